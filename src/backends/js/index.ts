@@ -1,0 +1,10 @@
+// Registers every `js` kernel; importing this module makes the backend usable.
+import './kernels/linear.js';
+import './kernels/layer-norm.js';
+import './kernels/elementwise.js';
+import './kernels/attention.js';
+import './kernels/favor-features.js';
+import './kernels/linear-attention.js';
+import './kernels/layers.js';
+
+export { JsBackend, jsData } from './backend.js';
