@@ -1,0 +1,48 @@
+import { Dispatcher } from '../dispatch/dispatcher.js';
+import { OmninetError } from '../errors.js';
+import { readCheckpoint } from '../model/checkpoint.js';
+import { describeRuntime } from '../runtime-info.js';
+import { readInputFile } from './files.js';
+import { packageVersion, type ParsedArgs } from './main.js';
+
+/** `omninet info [MODEL]`: the runtime, WebAssembly features, backends and optionally a model's config. */
+export async function runInfo({ positionals }: ParsedArgs): Promise<void> {
+  if (positionals.length > 1) {
+    throw new OmninetError('INVALID_ARGUMENT', `info takes at most one MODEL argument, got ${positionals.join(' ')}`);
+  }
+  const runtime = describeRuntime();
+  const lines = [
+    `omninet ${await packageVersion()}`,
+    `runtime: ${runtime.runtime} (${process.platform} ${process.arch})`,
+    `wasm: simd ${yesNo(runtime.wasmSimd)}, relaxed-simd ${yesNo(runtime.wasmRelaxedSimd)}, threads ${yesNo(runtime.wasmThreads)}`,
+  ];
+
+  for (const backend of ['wasm', 'js', 'webgpu'] as const) {
+    try {
+      const dispatcher = await Dispatcher.create({ backend });
+      dispatcher.dispose();
+      lines.push(`backend ${backend}: available`);
+    } catch (error) {
+      lines.push(`backend ${backend}: unavailable (${(error as Error).message})`);
+    }
+  }
+
+  if (positionals.length === 1) {
+    const [path] = positionals;
+    const { config, parameters } = readCheckpoint(await readInputFile(path, 'model'), path);
+    let count = 0;
+    for (const { data } of parameters.values()) count += data.length;
+    lines.push(
+      `model: ${path}`,
+      `  variant ${config.variant}, dim ${config.dim}, depth ${config.depth}, heads ${config.heads}, dim_head ${config.dimHead}`,
+      `  pool_layer_tokens_every ${config.poolLayerTokensEvery}, omni layers [${config.omniLayers.join(', ')}] pooling [${config.omniPoolSizes.join(', ')}]`,
+      `  nb_features ${config.nbFeatures ?? 'none (softmax omni attention)'}, ff_mult ${config.ffMult}, layernorm_eps ${config.layernormEps}`,
+      `  parameters ${count.toLocaleString('en-US')} (${(count * 4 / 2 ** 20).toFixed(2)} MiB as float32)`,
+    );
+  }
+  console.log(lines.join('\n'));
+}
+
+function yesNo(value: boolean): string {
+  return value ? 'yes' : 'no';
+}
