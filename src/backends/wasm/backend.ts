@@ -1,0 +1,166 @@
+import { OmninetError } from '../../errors.js';
+import { Tensor, shapeSize } from '../../tensor.js';
+import type { Backend } from '../backend.js';
+import { HeapAllocator, type HeapStats } from './allocator.js';
+import { instantiateKernels, type WasmKernels, type WasmSource } from './module.js';
+
+export interface WasmBackendOptions {
+  /**
+   * The kernel module: its bytes, a compiled WebAssembly.Module, or a URL (a string is resolved
+   * against this file). Defaults to build/omninet-simd.wasm next to the package.
+   */
+  module?: WasmSource;
+}
+
+/**
+ * Tensors in the linear memory of one instance of the AssemblyScript module. A tensor's
+ * `storage` is the byte offset (a number) of its block; kernels receive these offsets.
+ */
+export class WasmBackend implements Backend {
+  readonly name = 'wasm' as const;
+  readonly kernels: WasmKernels;
+  private readonly allocator: HeapAllocator;
+  private floatView: Float32Array;
+  private byteView: Uint8Array;
+  private disposed = false;
+
+  // Packed copies of persistent weights (see `packedWeight`), dropped with the weight.
+  private packedWeights = new WeakMap<Tensor, number>();
+
+  private constructor(kernels: WasmKernels) {
+    this.kernels = kernels;
+    this.floatView = new Float32Array(kernels.memory.buffer);
+    this.byteView = new Uint8Array(kernels.memory.buffer);
+    this.allocator = new HeapAllocator(kernels.memory, kernels.heapBase(), () => this.refreshViews());
+  }
+
+  /** Loads the kernel module and returns a backend with its own memory. */
+  static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
+    return new WasmBackend(await instantiateKernels(options.module));
+  }
+
+  upload(data: Float32Array, shape: readonly number[], persistent = false): Tensor {
+    const size = shapeSize(shape);
+    if (data.length !== size) {
+      throw new OmninetError('SHAPE_MISMATCH', `wasm upload: ${data.length} values do not fill shape [${shape.join(', ')}] (${size} values)`);
+    }
+    const pointer = this.allocate(size * 4);
+    this.floatView.set(data, pointer >>> 2);
+    return new Tensor(shape, this, pointer, persistent);
+  }
+
+  empty(shape: readonly number[]): Tensor {
+    return new Tensor(shape, this, this.allocate(shapeSize(shape) * 4));
+  }
+
+  async download(tensor: Tensor): Promise<Float32Array> {
+    return this.downloadSync(tensor);
+  }
+
+  downloadSync(tensor: Tensor): Float32Array {
+    const start = this.pointer(tensor, 'wasm download') >>> 2;
+    return this.floatView.slice(start, start + tensor.size);
+  }
+
+  free(tensor: Tensor): void {
+    if (this.disposed) return;
+    const packed = this.packedWeights.get(tensor);
+    if (packed !== undefined) {
+      this.packedWeights.delete(tensor);
+      this.allocator.free(packed);
+    }
+    this.allocator.free(tensor.storage as number);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.allocator.reset();
+    this.packedWeights = new WeakMap();
+  }
+
+  /** Byte counts of the heap: live bytes, their peak and the size of the linear memory. */
+  memoryStats(): HeapStats {
+    return this.allocator.stats();
+  }
+
+  /** Returns the byte offset of a tensor of this backend, after checking that it is usable. */
+  pointer(tensor: Tensor, what: string): number {
+    this.assertUsable(what);
+    tensor.assertAlive(what);
+    if (tensor.backend !== this) {
+      throw new OmninetError('INVALID_ARGUMENT', `${what}: the tensor of shape [${tensor.shape.join(', ')}] lives on the ${tensor.backend.name} backend, not on this wasm backend`);
+    }
+    return tensor.storage as number;
+  }
+
+  /** Allocates scratch or result bytes; the caller frees them with `release` or wraps them in a tensor. */
+  allocate(bytes: number): number {
+    this.assertUsable('wasm allocation');
+    return this.allocator.allocate(bytes);
+  }
+
+  release(pointer: number): void {
+    this.allocator.free(pointer);
+  }
+
+  /** Wraps a block from `allocate` as a tensor of this backend. */
+  tensorAt(pointer: number, shape: readonly number[]): Tensor {
+    return new Tensor(shape, this, pointer);
+  }
+
+  /**
+   * Copies a host mask [batch, seq] into a new block and returns its pointer, or 0 for no mask.
+   * Free the block with `release`.
+   */
+  uploadMask(mask: Uint8Array | null, batch: number, seq: number, what: string): number {
+    if (mask === null) return 0;
+    if (mask.length !== batch * seq) {
+      throw new OmninetError('SHAPE_MISMATCH', `${what}: the mask has ${mask.length} entries, expected batch·seq = ${batch}·${seq}`);
+    }
+    const pointer = this.allocate(mask.length);
+    this.byteView.set(mask, pointer);
+    return pointer;
+  }
+
+  /**
+   * Returns the pointer to `weight` [outFeatures, inFeatures] packed for `linearForward`. A
+   * persistent weight is packed once, and its packed block lives until the weight is disposed.
+   * For any other weight, the caller releases the block after use.
+   */
+  packedWeight(weight: Tensor, what: string): number {
+    const cached = this.packedWeights.get(weight);
+    if (cached !== undefined) return cached;
+
+    const [outFeatures, inFeatures] = weight.shape;
+    const source = this.pointer(weight, what);
+    const packed = this.allocate(this.kernels.packedLinearSize(outFeatures, inFeatures) * 4);
+    this.kernels.packLinearWeight(source, packed, outFeatures, inFeatures);
+    if (weight.persistent) this.packedWeights.set(weight, packed);
+    return packed;
+  }
+
+  private assertUsable(what: string): void {
+    if (this.disposed) throw new OmninetError('DISPOSED', `${what}: this wasm backend was already disposed`);
+  }
+
+  private refreshViews(): void {
+    this.floatView = new Float32Array(this.kernels.memory.buffer);
+    this.byteView = new Uint8Array(this.kernels.memory.buffer);
+  }
+}
+
+/** Returns `backend` as a WasmBackend, or raises when a kernel got another backend. */
+export function asWasmBackend(backend: Backend, what: string): WasmBackend {
+  if (!(backend instanceof WasmBackend)) {
+    throw new OmninetError('INVALID_ARGUMENT', `${what}: expected the wasm backend, got ${backend.name}`);
+  }
+  return backend;
+}
+
+/** Raises SHAPE_MISMATCH unless `tensor` contains exactly `size` values. */
+export function assertSize(tensor: Tensor, size: number, what: string, name: string): void {
+  if (tensor.size !== size) {
+    throw new OmninetError('SHAPE_MISMATCH', `${what}: ${name} has shape [${tensor.shape.join(', ')}] (${tensor.size} values), expected ${size} values`);
+  }
+}

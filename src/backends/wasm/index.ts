@@ -1,0 +1,12 @@
+// Registers every `wasm` kernel; importing this module makes the backend usable.
+import './kernels/linear.js';
+import './kernels/layer-norm.js';
+import './kernels/elementwise.js';
+import './kernels/attention.js';
+import './kernels/favor-features.js';
+import './kernels/linear-attention.js';
+import './kernels/layers.js';
+
+export { WasmBackend, type WasmBackendOptions } from './backend.js';
+export type { HeapStats } from './allocator.js';
+export { isSimdSupported, type WasmSource } from './module.js';

@@ -1,0 +1,171 @@
+import { OmninetError } from '../../errors.js';
+
+/**
+ * Exports of the AssemblyScript module (assembly/index.ts). Pointers are byte offsets into
+ * `memory`, sizes count float32 values, and booleans are passed as 0 or 1.
+ */
+export interface WasmKernels {
+  readonly memory: WebAssembly.Memory;
+  heapBase(): number;
+  packedLinearSize(outFeatures: number, inFeatures: number): number;
+  packLinearWeight(weight: number, packed: number, outFeatures: number, inFeatures: number): void;
+  linearForward(x: number, packed: number, bias: number, y: number, rows: number, outFeatures: number, inFeatures: number): void;
+  gelu(x: number, y: number, size: number): void;
+  addBroadcast(a: number, b: number, y: number, size: number, period: number): void;
+  layerNorm(x: number, gamma: number, beta: number, y: number, rows: number, dim: number, eps: number): void;
+  attentionScratchBytes(dimHead: number): number;
+  attention(
+    qkv: number,
+    mask: number,
+    out: number,
+    scratch: number,
+    batch: number,
+    seq: number,
+    heads: number,
+    dimHead: number,
+    scale: number,
+    causal: number,
+  ): void;
+  favorFeatures(
+    u: number,
+    x: number,
+    mask: number,
+    features: number,
+    batch: number,
+    tokens: number,
+    heads: number,
+    dimHead: number,
+    nbFeatures: number,
+    isKey: number,
+  ): void;
+  linearAttentionScratchBytes(nbFeatures: number, dimHead: number): number;
+  linearAttention(
+    queryFeatures: number,
+    keyFeatures: number,
+    v: number,
+    mask: number,
+    out: number,
+    scratch: number,
+    batch: number,
+    tokens: number,
+    heads: number,
+    dimHead: number,
+    nbFeatures: number,
+  ): void;
+  stackLayer(src: number, dst: number, rows: number, dim: number, layers: number, layer: number): void;
+  maxPoolLayers(x: number, y: number, rows: number, layers: number, dim: number): void;
+}
+
+const KERNEL_NAMES = [
+  'heapBase',
+  'packedLinearSize',
+  'packLinearWeight',
+  'linearForward',
+  'gelu',
+  'addBroadcast',
+  'layerNorm',
+  'attentionScratchBytes',
+  'attention',
+  'favorFeatures',
+  'linearAttentionScratchBytes',
+  'linearAttention',
+  'stackLayer',
+  'maxPoolLayers',
+] as const;
+
+/** Source of the kernel module: its bytes, a compiled module, or a URL to read. */
+export type WasmSource = ArrayBuffer | ArrayBufferView | WebAssembly.Module | URL | string;
+
+// Resolves to <package>/build/ from both src/backends/wasm/ and dist/backends/wasm/.
+const DEFAULT_MODULE_URL = new URL('../../../build/omninet-simd.wasm', import.meta.url);
+
+// A module with one function `() -> v128` whose body is `i8x16.splat(i32.const 0)`: it validates
+// only where the engine supports fixed-width SIMD.
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type section: () -> v128
+  0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+  0x0a, 0x08, 0x01, 0x06, 0x00, 0x41, 0x00, 0xfd, 0x0f, 0x0b, // code: i32.const 0, i8x16.splat, end
+]);
+
+/** Returns whether this engine runs WebAssembly with fixed-width SIMD. */
+export function isSimdSupported(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+}
+
+let defaultModule: Promise<WebAssembly.Module> | undefined;
+
+/** Compiles the kernel module from `source`, or from build/omninet-simd.wasm (compiled once per process). */
+export async function compileKernelModule(source?: WasmSource): Promise<WebAssembly.Module> {
+  if (!isSimdSupported()) {
+    throw new OmninetError(
+      'BACKEND_UNAVAILABLE',
+      'the wasm backend needs WebAssembly SIMD, which this engine does not support: use Node 20+, Deno, or a current browser, or pick the js backend',
+    );
+  }
+  if (source instanceof WebAssembly.Module) return source;
+  if (source !== undefined && !(source instanceof URL) && typeof source !== 'string') {
+    return compileBytes(source, 'the provided bytes');
+  }
+
+  const url = source === undefined ? DEFAULT_MODULE_URL : new URL(source, import.meta.url);
+  if (source !== undefined) return compileBytes(await readModuleBytes(url), url.href);
+
+  defaultModule ??= readModuleBytes(url).then((bytes) => compileBytes(bytes, url.href));
+  try {
+    return await defaultModule;
+  } catch (error) {
+    defaultModule = undefined; // let a later call retry, for example after `npm run build:wasm`
+    throw error;
+  }
+}
+
+/** Instantiates the kernel module and checks that it exports every kernel this backend calls. */
+export async function instantiateKernels(source?: WasmSource): Promise<WasmKernels> {
+  const module = await compileKernelModule(source);
+  const imports = {
+    env: {
+      abort(): never {
+        throw new OmninetError('BACKEND_UNAVAILABLE', 'the WebAssembly kernel module aborted');
+      },
+    },
+  };
+  const instance = await WebAssembly.instantiate(module, imports);
+  const exports = instance.exports as Record<string, unknown>;
+
+  if (!(exports.memory instanceof WebAssembly.Memory)) {
+    throw new OmninetError('BACKEND_UNAVAILABLE', 'the WebAssembly kernel module does not export its memory: rebuild it with `npm run build:wasm`');
+  }
+  for (const name of KERNEL_NAMES) {
+    if (typeof exports[name] !== 'function') {
+      throw new OmninetError('BACKEND_UNAVAILABLE', `the WebAssembly kernel module lacks the export "${name}": rebuild it with \`npm run build:wasm\``);
+    }
+  }
+  return exports as unknown as WasmKernels;
+}
+
+async function readModuleBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
+  try {
+    if (url.protocol === 'file:') {
+      const { readFile } = await import('node:fs/promises');
+      return await readFile(url);
+    }
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText}`);
+    return await response.arrayBuffer();
+  } catch (error) {
+    throw new OmninetError(
+      'IO_ERROR',
+      `failed to read the WebAssembly kernels at ${url.href} (${String(error)}): build them with \`npm run build:wasm\` or pass the module to WasmBackend.create({ module })`,
+      { cause: error },
+    );
+  }
+}
+
+async function compileBytes(bytes: ArrayBuffer | ArrayBufferView, origin: string): Promise<WebAssembly.Module> {
+  try {
+    return await WebAssembly.compile(bytes as BufferSource);
+  } catch (error) {
+    throw new OmninetError('BACKEND_UNAVAILABLE', `failed to compile the WebAssembly kernels from ${origin}: ${String(error)}`, { cause: error });
+  }
+}
