@@ -2,11 +2,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { OmninetError } from '../errors.js';
 
 /** Reads a file for the CLI, turning file-system errors into one-line messages. */
-export async function readInputFile(path: string, what: string): Promise<Uint8Array> {
+export async function readInputFile(path: string, description: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (error) {
-    throw new OmninetError('IO_ERROR', `cannot read ${what} ${path}: ${fsReason(error)}`, { cause: error });
+    throw new OmninetError('IO_ERROR', `cannot read ${description} ${path}: ${fsReason(error)}`, { cause: error });
   }
 }
 

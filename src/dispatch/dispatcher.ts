@@ -73,8 +73,11 @@ export class Dispatcher {
     return this.backends.get(name)!;
   }
 
-  /** Runs one op on its backend, moving tensor arguments there first. */
-  run<K extends OpName>(op: K, args: OpArgs[K]): Tensor {
+  /**
+   * Runs one op on its backend, moving tensor arguments there first. Async because a move out of
+   * a GPU needs a readback; kernels themselves only record or run work and return at once.
+   */
+  async run<K extends OpName>(op: K, args: OpArgs[K]): Promise<Tensor> {
     this.assertAlive();
     const backend = this.backendFor(op);
     const kernel = getKernel(op, backend.name);
@@ -83,7 +86,7 @@ export class Dispatcher {
     }
 
     const temporaries: Tensor[] = [];
-    const placedArgs = this.placeArgs(args, backend, temporaries);
+    const placedArgs = await this.placeArgs(args, backend, temporaries);
     try {
       const result = kernel(placedArgs, backend);
       this.stats.ops[backend.name] = (this.stats.ops[backend.name] ?? 0) + 1;
@@ -113,14 +116,14 @@ export class Dispatcher {
     for (const backend of this.backends.values()) backend.dispose();
   }
 
-  private placeArgs<T extends object>(args: T, backend: Backend, temporaries: Tensor[]): T {
+  private async placeArgs<T extends object>(args: T, backend: Backend, temporaries: Tensor[]): Promise<T> {
     let placed: Record<string, unknown> | null = null;
     for (const [key, value] of Object.entries(args)) {
       let moved: unknown = value;
       if (value instanceof Tensor) {
-        moved = this.place(value, backend, temporaries);
+        moved = await this.place(value, backend, temporaries);
       } else if (Array.isArray(value) && value[0] instanceof Tensor) {
-        moved = (value as Tensor[]).map((t) => this.place(t, backend, temporaries));
+        moved = await Promise.all((value as Tensor[]).map((t) => this.place(t, backend, temporaries)));
       }
       if (moved !== value) {
         placed ??= { ...(args as Record<string, unknown>) };
@@ -130,7 +133,7 @@ export class Dispatcher {
     return (placed ?? args) as T;
   }
 
-  private place(tensor: Tensor, backend: Backend, temporaries: Tensor[]): Tensor {
+  private async place(tensor: Tensor, backend: Backend, temporaries: Tensor[]): Promise<Tensor> {
     tensor.assertAlive('op argument');
     if (tensor.backend === backend) return tensor;
 
@@ -138,10 +141,8 @@ export class Dispatcher {
     if (cached) return cached;
 
     const source = tensor.backend;
-    if (!source.downloadSync) {
-      throw new OmninetError('BACKEND_UNAVAILABLE', `cannot move a tensor from "${source.name}" to "${backend.name}" inside a forward; run the neighbouring ops on one backend`);
-    }
-    const moved = backend.upload(source.downloadSync(tensor), tensor.shape, tensor.persistent);
+    const data = source.downloadSync ? source.downloadSync(tensor) : await source.download(tensor);
+    const moved = backend.upload(data, tensor.shape, tensor.persistent);
     this.stats.moves++;
     this.stats.movedBytes += tensor.size * 4;
 

@@ -44,7 +44,7 @@ export function omniSchedule(variant: Variant, depth: number, poolEvery: number)
   const poolSizes: number[] = [];
   for (let i = 0; i < depth; i++) {
     if (variant === 'omninet-causal-omni') {
-      // The paper's schedule: every P-th layer attends over the last P hiddens.
+      // The schedule of the OmniNet paper (Tay et al. 2021): every P-th layer attends over the last P hiddens.
       if ((i + 1) % poolEvery === 0) {
         layers.push(i);
         poolSizes.push(poolEvery);

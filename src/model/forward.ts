@@ -24,28 +24,28 @@ interface ForwardContext {
  *   at an omni layer: x = x + maxpool_L(Omni(last L hiddens, this x included))
  *   hiddens.push(x)       — the stored hidden includes the omni addition
  */
-export function forwardLayers(ctx: Omit<ForwardContext, 'seq' | 'batch'>, x: Tensor, batch: number, seq: number): Tensor {
+export async function forwardLayers(ctx: Omit<ForwardContext, 'seq' | 'batch'>, x: Tensor, batch: number, seq: number): Promise<Tensor> {
   const c: ForwardContext = { ...ctx, batch, seq };
   const { config, weights, ops } = c;
   const causal = config.variant !== 'omninet';
   const maxPool = Math.max(1, ...config.omniPoolSizes);
 
-  if (config.variant === 'omninet-causal-axial') x = replace(x, ops.run('add', { a: x, b: positionRow(c, 0) }));
+  if (config.variant === 'omninet-causal-axial') x = replace(x, await ops.run('add', { a: x, b: positionRow(c, 0) }));
   const hiddens: Tensor[] = [x];
 
   for (let i = 0; i < config.depth; i++) {
     const p = `layers.${i}`;
 
     // x is hiddens[last] here, so the first step must keep it.
-    x = selfAttentionBlock(c, x, p, causal);
-    x = replace(x, feedForwardBlock(c, x, p));
-    if (config.variant === 'omninet-causal-axial') x = replace(x, ops.run('add', { a: x, b: positionRow(c, i + 1) }));
+    x = await selfAttentionBlock(c, x, p, causal);
+    x = replace(x, await feedForwardBlock(c, x, p));
+    if (config.variant === 'omninet-causal-axial') x = replace(x, await ops.run('add', { a: x, b: positionRow(c, i + 1) }));
 
     const omniIndex = config.omniLayers.indexOf(i);
     if (omniIndex >= 0) {
       const layers = config.omniPoolSizes[omniIndex];
-      const pooled = omniAttention(c, [...hiddens.slice(hiddens.length - (layers - 1)), x], p, layers);
-      x = replace(x, ops.run('add', { a: x, b: pooled }), pooled);
+      const pooled = await omniAttention(c, [...hiddens.slice(hiddens.length - (layers - 1)), x], p, layers);
+      x = replace(x, await ops.run('add', { a: x, b: pooled }), pooled);
     }
     hiddens.push(x);
 
@@ -58,14 +58,14 @@ export function forwardLayers(ctx: Omit<ForwardContext, 'seq' | 'batch'>, x: Ten
 }
 
 /** Returns x + to_out(Attn(to_qkv(LN0(x)))); self-attention is causal in both causal variants. */
-function selfAttentionBlock(c: ForwardContext, x: Tensor, p: string, causal: boolean): Tensor {
+async function selfAttentionBlock(c: ForwardContext, x: Tensor, p: string, causal: boolean): Promise<Tensor> {
   const { config, ops } = c;
-  const normed = ops.run('layerNorm', { x, gamma: w(c, `${p}.0.norm.weight`), beta: w(c, `${p}.0.norm.bias`), eps: config.layernormEps });
+  const normed = await ops.run('layerNorm', { x, gamma: w(c, `${p}.0.norm.weight`), beta: w(c, `${p}.0.norm.bias`), eps: config.layernormEps });
 
-  const qkv = ops.run('linear', { x: normed, weight: w(c, `${p}.0.fn.to_qkv.weight`), bias: null, activation: 'none' });
+  const qkv = await ops.run('linear', { x: normed, weight: w(c, `${p}.0.fn.to_qkv.weight`), bias: null, activation: 'none' });
   normed.dispose();
 
-  const attended = ops.run('attention', {
+  const attended = await ops.run('attention', {
     qkv,
     batch: c.batch,
     seq: c.seq,
@@ -77,26 +77,26 @@ function selfAttentionBlock(c: ForwardContext, x: Tensor, p: string, causal: boo
   });
   qkv.dispose();
 
-  const projected = ops.run('linear', { x: attended, weight: w(c, `${p}.0.fn.to_out.0.weight`), bias: w(c, `${p}.0.fn.to_out.0.bias`), activation: 'none' });
+  const projected = await ops.run('linear', { x: attended, weight: w(c, `${p}.0.fn.to_out.0.weight`), bias: w(c, `${p}.0.fn.to_out.0.bias`), activation: 'none' });
   attended.dispose();
 
-  const sum = ops.run('add', { a: x, b: projected });
+  const sum = await ops.run('add', { a: x, b: projected });
   projected.dispose();
   return sum;
 }
 
 /** Returns x + net.3(GELU(net.0(LN1(x)))). */
-function feedForwardBlock(c: ForwardContext, x: Tensor, p: string): Tensor {
+async function feedForwardBlock(c: ForwardContext, x: Tensor, p: string): Promise<Tensor> {
   const { config, ops } = c;
-  const normed = ops.run('layerNorm', { x, gamma: w(c, `${p}.1.norm.weight`), beta: w(c, `${p}.1.norm.bias`), eps: config.layernormEps });
+  const normed = await ops.run('layerNorm', { x, gamma: w(c, `${p}.1.norm.weight`), beta: w(c, `${p}.1.norm.bias`), eps: config.layernormEps });
 
-  const hidden = ops.run('linear', { x: normed, weight: w(c, `${p}.1.fn.net.0.weight`), bias: w(c, `${p}.1.fn.net.0.bias`), activation: 'gelu' });
+  const hidden = await ops.run('linear', { x: normed, weight: w(c, `${p}.1.fn.net.0.weight`), bias: w(c, `${p}.1.fn.net.0.bias`), activation: 'gelu' });
   normed.dispose();
 
-  const projected = ops.run('linear', { x: hidden, weight: w(c, `${p}.1.fn.net.3.weight`), bias: w(c, `${p}.1.fn.net.3.bias`), activation: 'none' });
+  const projected = await ops.run('linear', { x: hidden, weight: w(c, `${p}.1.fn.net.3.weight`), bias: w(c, `${p}.1.fn.net.3.bias`), activation: 'none' });
   hidden.dispose();
 
-  const sum = ops.run('add', { a: x, b: projected });
+  const sum = await ops.run('add', { a: x, b: projected });
   projected.dispose();
   return sum;
 }
@@ -105,18 +105,18 @@ function feedForwardBlock(c: ForwardContext, x: Tensor, p: string): Tensor {
  * Omni attention over L hiddens flattened position-major (token p of hiddens[l] at index p·L + l),
  * max-pooled back to [batch, seq, dim]. No LayerNorm and no inner residual.
  */
-function omniAttention(c: ForwardContext, hiddens: Tensor[], p: string, layers: number): Tensor {
+async function omniAttention(c: ForwardContext, hiddens: Tensor[], p: string, layers: number): Promise<Tensor> {
   const { config, ops, batch, seq } = c;
   const tokens = seq * layers;
-  const stacked = ops.run('stackLayers', { hiddens, batch, seq, dim: config.dim }); // [batch, seq·L, dim]
+  const stacked = await ops.run('stackLayers', { hiddens, batch, seq, dim: config.dim }); // [batch, seq·L, dim]
 
   let attended: Tensor; // [batch, seq·L, heads·dimHead]
   let outWeight: string;
   let outBias: string;
   if (config.variant === 'omninet-causal-axial') {
     // Softmax attention among the L tokens of each position: a batch of batch·seq sequences of length L.
-    const qkv = ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_qkv.weight`), bias: null, activation: 'none' });
-    attended = ops.run('attention', {
+    const qkv = await ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_qkv.weight`), bias: null, activation: 'none' });
+    attended = await ops.run('attention', {
       qkv,
       batch: batch * seq,
       seq: layers,
@@ -138,16 +138,16 @@ function omniAttention(c: ForwardContext, hiddens: Tensor[], p: string, layers: 
     const projection = w(c, `${p}.2.fast_attention.projection_matrix`);
     const common = { batch, tokens, heads: config.heads, dimHead: config.dimHead, mask: tokenMask };
 
-    const q = ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_q.weight`), bias: null, activation: 'none' });
-    const queryFeatures = ops.run('favorFeatures', { x: q, projection, kind: 'query', ...common });
+    const q = await ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_q.weight`), bias: null, activation: 'none' });
+    const queryFeatures = await ops.run('favorFeatures', { x: q, projection, kind: 'query', ...common });
     q.dispose();
 
-    const k = ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_k.weight`), bias: null, activation: 'none' });
-    const keyFeatures = ops.run('favorFeatures', { x: k, projection, kind: 'key', ...common });
+    const k = await ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_k.weight`), bias: null, activation: 'none' });
+    const keyFeatures = await ops.run('favorFeatures', { x: k, projection, kind: 'key', ...common });
     k.dispose();
 
-    const v = ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_v.weight`), bias: null, activation: 'none' });
-    attended = ops.run('linearAttention', { queryFeatures, keyFeatures, v, ...common });
+    const v = await ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_v.weight`), bias: null, activation: 'none' });
+    attended = await ops.run('linearAttention', { queryFeatures, keyFeatures, v, ...common });
     queryFeatures.dispose();
     keyFeatures.dispose();
     v.dispose();
@@ -156,10 +156,10 @@ function omniAttention(c: ForwardContext, hiddens: Tensor[], p: string, layers: 
   }
   stacked.dispose();
 
-  const projected = ops.run('linear', { x: attended, weight: w(c, outWeight), bias: w(c, outBias), activation: 'none' });
+  const projected = await ops.run('linear', { x: attended, weight: w(c, outWeight), bias: w(c, outBias), activation: 'none' });
   attended.dispose();
 
-  const pooled = ops.run('maxPoolLayers', { x: projected, batch, seq, layers, dim: config.dim });
+  const pooled = await ops.run('maxPoolLayers', { x: projected, batch, seq, layers, dim: config.dim });
   projected.dispose();
   return pooled;
 }

@@ -71,7 +71,7 @@ export class OmninetModel {
 
     const { dispatcher, weights } = await this.init();
     const input = dispatcher.upload(x, [batch, seq, this.config.dim]);
-    const output = forwardLayers({ config: this.config, weights, ops: dispatcher, mask }, input, batch, seq);
+    const output = await forwardLayers({ config: this.config, weights, ops: dispatcher, mask }, input, batch, seq);
     try {
       const y = await dispatcher.download(output);
       if (mask) zeroPadded(y, mask, this.config.dim);
