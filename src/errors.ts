@@ -7,6 +7,7 @@ export type OmninetErrorCode =
   | 'LIMIT_EXCEEDED'
   | 'BACKEND_UNAVAILABLE'
   | 'DISPOSED'
+  | 'NON_FINITE'
   | 'IO_ERROR';
 
 /** An error the library raises on purpose: its message names the value and the fix. */

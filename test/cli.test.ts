@@ -146,6 +146,36 @@ describe('omninet forward errors', () => {
     expectOneLineError(omninet('forward', fixture.path, '--input', goodInput(), '--output', join(dir, 'no-such-dir', 'y.npy')), /cannot write output .*no-such-dir.*not found/);
   });
 
+  it('points int64 masks at uint8', () => {
+    // NumPy's v1 layout by hand: np.array([[1] * 23] * 2) saves as int64.
+    const header = "{'descr': '<i8', 'fortran_order': False, 'shape': (2, 23), }";
+    const padded = header + ' '.repeat(64 - ((10 + header.length + 1) % 64)) + '\n';
+    const bytes = new Uint8Array(10 + padded.length + 46 * 8);
+    bytes.set([0x93, ...new TextEncoder().encode('NUMPY'), 1, 0, padded.length & 0xff, padded.length >> 8]);
+    bytes.set(new TextEncoder().encode(padded), 10);
+    const mask = file('mask-int64.npy', bytes);
+    expectOneLineError(omninet('forward', fixture.path, '--input', goodInput(), '--mask', mask, '--output', out()), /mask dtype <i8 is not supported; save it as uint8 or bool, e\.g\. np\.save\(path, mask\.astype\(np\.uint8\)\)/);
+  });
+
+  it('accepts a (seq) mask for batch one', () => {
+    const single = readFixture('omninet-02.safetensors');
+    const input = file('batch-one.npy', writeNpy({ dtype: 'float32', shape: single.shape, data: single.input }));
+    const mask = file('mask-seq.npy', writeNpy({ dtype: 'bool', shape: [50], data: new Uint8Array(50).fill(1) }));
+    const result = omninet('forward', single.path, '--input', input, '--mask', mask, '--output', join(dir, 'batch-one-out.npy'));
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/wrote .*batch-one-out\.npy: float32 \(1, 50, 48\) on backend wasm/);
+  });
+
+  it('prints usage for forward --help', () => {
+    const result = omninet('forward', '--help');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/Usage:/);
+  });
+
+  it('names an unknown short option', () => {
+    expectOneLineError(omninet('forward', fixture.path, '-i', goodInput()), /unknown option -i; see omninet --help/);
+  });
+
   it('rejects an unknown command', () => {
     expectOneLineError(omninet('backward'), /unknown command "backward"/);
   });

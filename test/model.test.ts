@@ -95,6 +95,23 @@ describe('random models', () => {
     expect(model.config.omniPoolSizes).toEqual([3, 3]);
   });
 
+  it('reject unknown option names', () => {
+    expect(() => new Omninet({ dim: 8, depth: 2, dim_head: 4 } as never)).toThrow(/unknown model option "dim_head"; did you mean dimHead\?/);
+    expect(() => new Omninet({ dim: 8, depth: 2, hedas: 4 } as never)).toThrow(/unknown model option "hedas"; known options: /);
+    expect(() => new Omninet(undefined as never)).toThrow(/model options must be an object/);
+  });
+
+  it('reject bad seed, backend and variant', () => {
+    expect(() => new Omninet({ dim: 8, depth: 2, seed: 'a' as never })).toThrow(/seed must be a non-negative integer, got a/);
+    expect(() => new Omninet({ dim: 8, depth: 2, backend: 'gpu' as never })).toThrow(/backend "gpu" is not one of auto, webgpu, wasm, js/);
+    expect(() => new Omninet({ dim: 8, depth: 2, variant: 'omninet-causal-axial' })).toThrow(/use OmninetCausal for the causal variants/);
+  });
+
+  it('reject sizes over the memory limit', () => {
+    expect(() => new Omninet({ dim: 1_000_000, depth: 4 })).toThrow(/over the limit of 1073741824 \(4 GiB of float32\); choose smaller sizes/);
+    expect(() => new Omninet({ dim: 8, depth: 2, dimHead: NaN })).toThrow(/dimHead must be a positive integer, got NaN/);
+  });
+
   it('reject invalid options', () => {
     expect(() => new Omninet({ dim: 0, depth: 2 })).toThrow(/dim must be a positive integer, got 0/);
     expect(() => new Omninet({ dim: 8, depth: 2.5 })).toThrow(/depth must be a positive integer, got 2.5/);
@@ -182,6 +199,40 @@ describe('checkpoint validation', () => {
       metadata.config = '{dim: 32';
     });
     await expect(loadModel(bytes, { backend: 'js' })).rejects.toThrow(/__metadata__\.config is not valid JSON/);
+  });
+
+  it('rejects an option contradicting metadata', async () => {
+    await expect(loadModel(fixture.bytes, { backend: 'js', config: { heads: 5 } })).rejects.toThrow(/config option heads: 5 contradicts checkpoint's __metadata__\.config \(4\); drop the option/);
+  });
+
+  it('skips the Performer redraw counter', async () => {
+    const file = readSafetensors(fixture.bytes);
+    const tensors = [...file.tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype as 'F32' | 'U8', shape: [...t.shape], data: t.data }));
+    const bytes = writeSafetensors(tensors as never, file.metadata);
+    // Append an int64 scalar entry by hand: the writer only makes F32, U8 and BOOL.
+    const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+    const dataLength = bytes.length - 8 - headerLength;
+    header['projection_updater.calls_since_last_redraw'] = { dtype: 'I64', shape: [], data_offsets: [dataLength, dataLength + 8] };
+    let text = JSON.stringify(header);
+    text += ' '.repeat((8 - (text.length % 8)) % 8);
+    const edited = new Uint8Array(8 + text.length + dataLength + 8);
+    new DataView(edited.buffer).setBigUint64(0, BigInt(text.length), true);
+    edited.set(new TextEncoder().encode(text), 8);
+    edited.set(bytes.subarray(8 + headerLength), 8 + text.length);
+
+    const model = await loadModel(edited, { backend: 'js' });
+    expect(maxDifference(await model.forward(fixture.input, { shape: fixture.shape }), fixture.expected)).toBeLessThan(1e-4);
+  });
+
+  it('names the URL when fetching fails', async () => {
+    await expect(loadModel('http://127.0.0.1:9/model.safetensors', { backend: 'js' })).rejects.toThrow(/fetching http:\/\/127\.0\.0\.1:9\/model\.safetensors failed: .*check the URL/);
+  });
+
+  it('rejects outputs that overflow', async () => {
+    const model = new Omninet({ ...dims, backend: 'js' });
+    const x = new Float32Array(2 * dims.dim).fill(3e38);
+    await expect(model.forward(x, { shape: [2, dims.dim] })).rejects.toThrow(/output value NaN at flat index 0 .* is not finite: the input or weights overflow float32/);
   });
 
   it('infers the config without metadata', async () => {

@@ -20,7 +20,7 @@ export async function writeOutputFile(path: string, bytes: Uint8Array): Promise<
 
 function fsReason(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'file or folder not found';
+  if (code === 'ENOENT') return 'file not found';
   if (code === 'EISDIR') return 'is a directory';
   if (code === 'EACCES') return 'permission denied';
   return (error as Error).message;

@@ -1,6 +1,6 @@
 import type { BackendPolicy } from '../dispatch/dispatcher.js';
 import { OmninetError } from '../errors.js';
-import { readNpy, writeNpy } from '../io/npy.js';
+import { readNpy, writeNpy, type NpyArray } from '../io/npy.js';
 import { loadModel } from '../model/load.js';
 import { readInputFile, writeOutputFile } from './files.js';
 import type { ParsedArgs } from './main.js';
@@ -32,11 +32,13 @@ export async function runForward({ positionals, values }: ParsedArgs): Promise<v
 
   let mask: Uint8Array | null = null;
   if (values.mask) {
-    const maskArray = readNpy(await readInputFile(values.mask, 'mask'), { source: values.mask });
+    const maskArray = readMask(await readInputFile(values.mask, 'mask'), values.mask);
     if (maskArray.dtype === 'float32') {
       throw new OmninetError('INVALID_NPY', `${values.mask}: mask dtype is float32; expected uint8 or bool (mask.astype(np.uint8))`);
     }
-    if (maskArray.shape.join(',') !== tokenShape.join(',')) {
+    // A (seq) mask also fits a (1, seq, dim) input.
+    const batchOfOne = maskArray.shape.length === 1 && tokenShape.length === 2 && tokenShape[0] === 1 && maskArray.shape[0] === tokenShape[1];
+    if (!batchOfOne && maskArray.shape.join(',') !== tokenShape.join(',')) {
       throw new OmninetError('SHAPE_MISMATCH', `${values.mask}: mask shape (${maskArray.shape.join(', ')}) does not match the input's (${tokenShape.join(', ')})`);
     }
     mask = maskArray.data as Uint8Array;
@@ -48,7 +50,21 @@ export async function runForward({ positionals, values }: ParsedArgs): Promise<v
   try {
     const output = await model.forward(input.data as Float32Array, { shape: input.shape, mask });
     await writeOutputFile(values.output, writeNpy({ dtype: 'float32', shape: input.shape, data: output }));
+    console.error(`wrote ${values.output}: float32 (${input.shape.join(', ')}) on backend ${await model.backend()}`);
   } finally {
     model.dispose();
+  }
+}
+
+/** Reads a mask .npy, pointing users of integer or float64 masks at the uint8 conversion. */
+function readMask(bytes: Uint8Array, path: string): NpyArray {
+  try {
+    return readNpy(bytes, { source: path });
+  } catch (error) {
+    if (error instanceof OmninetError && /unsupported dtype/.test(error.message)) {
+      const descr = /descr '([^']+)'/.exec(error.message)?.[1] ?? 'this dtype';
+      throw new OmninetError('INVALID_NPY', `${path}: mask dtype ${descr} is not supported; save it as uint8 or bool, e.g. np.save(path, mask.astype(np.uint8))`, { cause: error });
+    }
+    throw error;
   }
 }

@@ -18,6 +18,10 @@ export const EXIT_USAGE = 2;
 /** Runs the `omninet` command and returns its exit code; errors print one line on stderr. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
   try {
     switch (command) {
       case 'forward':
@@ -59,7 +63,9 @@ function parse(args: string[], options: Record<string, 'string'>): ParsedArgs {
     });
     return { positionals, values: values as Record<string, string | undefined> };
   } catch (error) {
-    throw new OmninetError('INVALID_ARGUMENT', `${(error as Error).message.split('\n')[0]} (see omninet --help)`);
+    const option = /option '([^']+)'/.exec((error as Error).message)?.[1];
+    const reason = option ? `unknown option ${option}` : (error as Error).message.split('\n')[0];
+    throw new OmninetError('INVALID_ARGUMENT', `${reason}; see omninet --help`);
   }
 }
 

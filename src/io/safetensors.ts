@@ -30,6 +30,8 @@ export interface ReadSafetensorsOptions {
   source?: string;
   /** Largest header, in bytes, that the reader accepts before parsing JSON. Default 100 MB. */
   maxHeaderBytes?: number;
+  /** Returns true for tensors to leave out unread, whatever their dtype (non-weight buffers). */
+  skip?: (name: string) => boolean;
 }
 
 /** A tensor for `writeSafetensors`. BOOL data must contain only 0 and 1. */
@@ -77,7 +79,7 @@ export function readSafetensors(bytes: Uint8Array, options: ReadSafetensorsOptio
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') {
       metadata = validateMetadata(value, source);
-    } else {
+    } else if (!options.skip?.(name)) {
       entries.push(validateEntry(name, value, dataSection.length, source));
     }
   }

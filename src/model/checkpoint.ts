@@ -13,10 +13,30 @@ export type CheckpointConfigOptions = Partial<OmninetOptions>;
  * tensors plus `options`), then every parameter checked against that config by name and shape.
  */
 export function readCheckpoint(bytes: Uint8Array, source: string, options: CheckpointConfigOptions = {}): { config: OmninetConfig; parameters: ParameterMap } {
-  const file = readSafetensors(bytes, { source });
-  const config = file.metadata.config !== undefined ? configFromMetadata(file.metadata.config, source) : inferConfig(file, source, options);
+  // performer-pytorch's redraw counter is an int64 buffer, not a weight.
+  const file = readSafetensors(bytes, { source, skip: (name) => name.endsWith('calls_since_last_redraw') });
+  let config: OmninetConfig;
+  if (file.metadata.config !== undefined) {
+    config = configFromMetadata(file.metadata.config, source);
+    checkOverrides(config, options, source);
+  } else {
+    config = inferConfig(file, source, options);
+  }
   const parameters = checkParameters(file, config, source);
   return { config, parameters };
+}
+
+/** Rejects config options that contradict the checkpoint's own `__metadata__.config`. */
+function checkOverrides(config: OmninetConfig, options: CheckpointConfigOptions, source: string): void {
+  for (const [key, value] of Object.entries(options)) {
+    const stored = config[key as keyof OmninetConfig];
+    if (value !== undefined && stored !== undefined && value !== stored) {
+      throw new OmninetError(
+        'INVALID_ARGUMENT',
+        `config option ${key}: ${JSON.stringify(value)} contradicts ${source}'s __metadata__.config (${JSON.stringify(stored)}); drop the option`,
+      );
+    }
+  }
 }
 
 /** Matches the file's tensors against the config: no missing, extra or mis-shaped tensor. */

@@ -65,6 +65,8 @@ export function defaultNbFeatures(dimHead: number): number {
 
 /** Validates options and fills the reference's defaults. */
 export function resolveConfig(options: OmninetOptions): OmninetConfig {
+  // Limits the parameter count before any array is allocated: wasm32 memory holds at most 4 GiB.
+  const MAX_PARAMETERS = 2 ** 30;
   if (typeof options !== 'object' || options === null) {
     throw new OmninetError('INVALID_ARGUMENT', `model options must be an object like { dim: 512, depth: 6 }, got ${String(options)}`);
   }
@@ -93,6 +95,15 @@ export function resolveConfig(options: OmninetOptions): OmninetConfig {
   let nbFeatures: number | null = null;
   if (variant !== 'omninet-causal-axial') {
     nbFeatures = positiveInteger('nbFeatures', options.nbFeatures ?? Math.max(1, defaultNbFeatures(dimHead)));
+  }
+
+  const perLayer = (3 + 1 + 4) * heads * dimHead * dim + 2 * ffMult * dim * dim + 4 * dim;
+  const parameterCount = depth * perLayer + (nbFeatures ?? 0) * dimHead * depth;
+  if (parameterCount > MAX_PARAMETERS) {
+    throw new OmninetError(
+      'LIMIT_EXCEEDED',
+      `a model with dim ${dim}, depth ${depth}, heads ${heads} and dimHead ${dimHead} has about ${parameterCount.toExponential(2)} parameters, over the limit of ${MAX_PARAMETERS} (4 GiB of float32); choose smaller sizes`,
+    );
   }
 
   const schedule = omniSchedule(variant, depth, poolLayerTokensEvery);
@@ -182,7 +193,21 @@ export function configToMetadata(config: OmninetConfig): string {
 
 function positiveInteger(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new OmninetError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${JSON.stringify(value) ?? String(value)}`);
+    const shown = typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
+    throw new OmninetError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${shown}`);
   }
   return value;
+}
+
+const OPTION_KEYS = ['variant', 'dim', 'depth', 'heads', 'dimHead', 'poolLayerTokensEvery', 'nbFeatures', 'ffMult', 'layernormEps', 'attnDropout', 'ffDropout'];
+
+/** Rejects option names the model does not know, suggesting the camelCase spelling of snake_case ones. */
+export function checkOptionKeys(options: object, extraKeys: readonly string[]): void {
+  const known = [...OPTION_KEYS, ...extraKeys];
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const camel = key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+    const hint = known.includes(camel) ? `did you mean ${camel}?` : `known options: ${known.join(', ')}`;
+    throw new OmninetError('INVALID_ARGUMENT', `unknown model option "${key}"; ${hint}`);
+  }
 }

@@ -31,7 +31,10 @@ async function readSource(source: ModelSource): Promise<{ bytes: Uint8Array; nam
   }
 
   if (url && url.protocol !== 'file:') {
-    const response = await fetch(url);
+    const response = await fetch(url).catch((error: unknown) => {
+      const reason = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
+      throw new OmninetError('IO_ERROR', `fetching ${url.href} failed: ${reason}; check the URL and that the server is running`, { cause: error });
+    });
     if (!response.ok) throw new OmninetError('IO_ERROR', `fetching ${url.href} failed: HTTP ${response.status} ${response.statusText}`);
     return { bytes: new Uint8Array(await response.arrayBuffer()), name: url.href };
   }

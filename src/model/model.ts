@@ -3,7 +3,7 @@ import { OmninetError } from '../errors.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import type { Tensor } from '../tensor.js';
 import type { ParameterMap } from './checkpoint.js';
-import { configToMetadata, resolveConfig, type OmninetConfig, type OmninetOptions } from './config.js';
+import { checkOptionKeys, configToMetadata, resolveConfig, type OmninetConfig, type OmninetOptions } from './config.js';
 import { forwardLayers } from './forward.js';
 import { randomParameters } from './random-init.js';
 
@@ -75,6 +75,7 @@ export class OmninetModel {
     try {
       const y = await dispatcher.download(output);
       if (mask) zeroPadded(y, mask, this.config.dim);
+      checkOutputFinite(y, this.config.dim);
       return y;
     } finally {
       output.dispose();
@@ -105,7 +106,11 @@ export type RandomModelOptions = OmninetOptions & DispatchOptions & { seed?: num
 /** omninet-pytorch's `Omninet` with freshly initialised weights. */
 export class Omninet extends OmninetModel {
   constructor(options: RandomModelOptions) {
-    const config = resolveConfig({ ...options, variant: options.variant ?? 'omninet' });
+    checkRandomModelOptions(options);
+    if (options.variant !== undefined && options.variant !== 'omninet') {
+      throw new OmninetError('INVALID_ARGUMENT', `Omninet takes variant omninet, got "${options.variant}"; use OmninetCausal for the causal variants`);
+    }
+    const config = resolveConfig({ ...options, variant: 'omninet' });
     super(config, randomParameters(config, options.seed ?? 0), { backend: options.backend, ops: options.ops });
   }
 }
@@ -116,12 +121,27 @@ export class Omninet extends OmninetModel {
  */
 export class OmninetCausal extends OmninetModel {
   constructor(options: RandomModelOptions) {
+    checkRandomModelOptions(options);
     const variant = options.variant ?? 'omninet-causal-axial';
     if (variant === 'omninet') {
       throw new OmninetError('INVALID_ARGUMENT', 'OmninetCausal takes variant omninet-causal-axial or omninet-causal-omni; use Omninet for omninet');
     }
     const config = resolveConfig({ ...options, variant });
     super(config, randomParameters(config, options.seed ?? 0), { backend: options.backend, ops: options.ops });
+  }
+}
+
+function checkRandomModelOptions(options: RandomModelOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new OmninetError('INVALID_ARGUMENT', `model options must be an object like { dim: 512, depth: 6 }, got ${String(options)}`);
+  }
+  checkOptionKeys(options, ['backend', 'ops', 'seed']);
+  if (options.seed !== undefined && !(Number.isInteger(options.seed) && options.seed >= 0)) {
+    throw new OmninetError('INVALID_ARGUMENT', `seed must be a non-negative integer, got ${String(options.seed)}`);
+  }
+  const backends = ['auto', 'webgpu', 'wasm', 'js'];
+  if (options.backend !== undefined && !backends.includes(options.backend)) {
+    throw new OmninetError('INVALID_ARGUMENT', `backend "${String(options.backend)}" is not one of ${backends.join(', ')}`);
   }
 }
 
@@ -169,6 +189,17 @@ function checkFinite(x: Float32Array, mask: Uint8Array | null, dim: number): voi
     const position = Math.floor(i / dim);
     if (mask && mask[position] === 0) continue;
     throw new OmninetError('INVALID_ARGUMENT', `input value ${x[i]} at flat index ${i} (token ${position}, channel ${i % dim}) is not finite`);
+  }
+}
+
+/** Rejects outputs that overflowed float32 rather than returning them. */
+function checkOutputFinite(y: Float32Array, dim: number): void {
+  for (let i = 0; i < y.length; i++) {
+    if (Number.isFinite(y[i])) continue;
+    throw new OmninetError(
+      'NON_FINITE',
+      `output value ${y[i]} at flat index ${i} (token ${Math.floor(i / dim)}, channel ${i % dim}) is not finite: the input or weights overflow float32; scale the input down`,
+    );
   }
 }
 
