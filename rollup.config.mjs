@@ -1,20 +1,40 @@
-// Bundles the compiled TypeScript (dist/) into ESM entry points under dist/bundle/.
-// Run after `npm run build`. Node built-ins stay external; the backends load lazily, so each
-// becomes its own chunk.
-// TODO: emit the .wasm as an asset found relative to the bundle and add the Worker entry.
+// Bundles the compiled TypeScript (dist/, from `npm run build:ts`) into what the package ships:
+//   dist/bundle/   Node and Deno: index.js, worker.js, cli.js and shared chunks. `node:` imports
+//                  stay external; the .wasm files are emitted beside the chunks.
+//   dist/browser/  Browsers: index.js with its chunks, and worker.js in one file that can be
+//                  copied beside a page's own bundle. The .wasm files are inlined as data: URLs
+//                  and Node-only imports become rejections (rollup/node-only.mjs).
+// comlink is bundled in, so a page can import dist/browser/index.js without an import map.
+// Chunks stay in the entries' folder: modules find worker.js, the .wasm and ../../package.json
+// relative to themselves.
+//
+// package.json keeps "sideEffects": true. The kernel modules register themselves with
+// registerKernel() when imported, so a consumer's bundler must keep every module it reaches even
+// where no export is used.
+import { rmSync } from 'node:fs';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
+import { nodeOnly } from './rollup/node-only.mjs';
+import { wasmUrl } from './rollup/wasm-url.mjs';
 
-export default {
-  input: {
-    index: 'dist/index.js',
-    cli: 'dist/cli/main.js',
+for (const dir of ['dist/bundle', 'dist/browser']) rmSync(dir, { recursive: true, force: true });
+
+const output = (dir, extra = {}) => ({ dir, format: 'es', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js', ...extra });
+
+export default [
+  {
+    input: { index: 'dist/index.js', worker: 'dist/runtime/worker.js', cli: 'bin/omninet.js' },
+    output: output('dist/bundle'),
+    external: (id) => id.startsWith('node:'),
+    plugins: [nodeResolve(), wasmUrl({ inline: false })],
   },
-  output: {
-    dir: 'dist/bundle',
-    format: 'es',
-    entryFileNames: '[name].js',
-    sourcemap: true,
+  {
+    input: { index: 'dist/index.js' },
+    output: output('dist/browser'),
+    plugins: [nodeOnly(), nodeResolve({ browser: true }), wasmUrl({ inline: true })],
   },
-  external: (id) => id.startsWith('node:'),
-  plugins: [nodeResolve()],
-};
+  {
+    input: { worker: 'dist/runtime/worker.js' },
+    output: output('dist/browser', { inlineDynamicImports: true }),
+    plugins: [nodeOnly(), nodeResolve({ browser: true }), wasmUrl({ inline: true })],
+  },
+];

@@ -22,7 +22,7 @@ const GELU_CLAMP: f32 = 20;
   const nearZero = f32x4.add(h, f32x4.mul(h, erfHalfSqrt4(x)));
 
   // Otherwise erfc(t) with t = |x|/√2: GELU = x − h·erfc(t) for x > 0, h·erfc(t) for x < 0.
-  const clamped = f32x4.min(f32x4.max(x, f32x4.splat(-GELU_CLAMP)), f32x4.splat(GELU_CLAMP));
+  const clamped = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-GELU_CLAMP)), f32x4.splat(GELU_CLAMP));
   const t = f32x4.mul(f32x4.abs(clamped), f32x4.splat(INV_SQRT2));
   const erfc = f32x4.mul(expMinusHalfSquare4(clamped), scaledErfc4(t));
   const halfErfc = f32x4.mul(f32x4.mul(half, clamped), erfc);
@@ -42,6 +42,22 @@ export function gelu(x: usize, y: usize, size: i32): void {
   for (; i < size; i++) {
     const offset = <usize>i << 2;
     store<f32>(y + offset, f32x4.extract_lane(gelu4(f32x4.splat(load<f32>(x + offset))), 0));
+  }
+}
+
+/** Applies GELU in place to `cols` floats of each of `rows` rows that start `stride` bytes apart. */
+export function geluRows(y: usize, stride: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const row = y + <usize>r * stride;
+    let i = 0;
+    for (; i + 4 <= cols; i += 4) {
+      const offset = <usize>i << 2;
+      v128.store(row + offset, gelu4(v128.load(row + offset)));
+    }
+    for (; i < cols; i++) {
+      const offset = <usize>i << 2;
+      store<f32>(row + offset, f32x4.extract_lane(gelu4(f32x4.splat(load<f32>(row + offset))), 0));
+    }
   }
 }
 

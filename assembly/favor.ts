@@ -49,11 +49,7 @@ export function favorFeatures(
 
         // |x'|²/2, accumulated in float64: it shifts every exponent of the token.
         const xRow = x + (<usize>((b * tokens + t) * inner + h * dimHead) << 2);
-        let squares: f64 = 0;
-        for (let d = 0; d < dimHead; d++) {
-          const value = <f64>load<f32>(xRow + (<usize>d << 2));
-          squares += value * value;
-        }
+        const squares = sumOfSquares(xRow, dimHead);
         const halfNorm = <f32>(squares * <f64>normalizer * <f64>normalizer * 0.5);
 
         const uRow = u + (<usize>(((b * tokens + t) * heads + h) * nbFeatures) << 2);
@@ -64,11 +60,39 @@ export function favorFeatures(
   }
 }
 
-/** Returns the max of `size` floats from `row`. */
+/** Returns Σ x[d]² over `size` floats from `row`, accumulated in float64 (two lanes per half vector). */
+function sumOfSquares(row: usize, size: i32): f64 {
+  let low = f64x2.splat(0);
+  let high = f64x2.splat(0);
+  let d = 0;
+  for (; d + 4 <= size; d += 4) {
+    const values = v128.load(row + (<usize>d << 2));
+    const a = f64x2.promote_low_f32x4(values);
+    const b = f64x2.promote_low_f32x4(f32x4.shuffle(values, values, 2, 3, 0, 1));
+    low = f64x2.add(low, f64x2.mul(a, a));
+    high = f64x2.add(high, f64x2.mul(b, b));
+  }
+  const sums = f64x2.add(low, high);
+  let squares = f64x2.extract_lane(sums, 0) + f64x2.extract_lane(sums, 1);
+  for (; d < size; d++) {
+    const value = <f64>load<f32>(row + (<usize>d << 2));
+    squares += value * value;
+  }
+  return squares;
+}
+
+/** Returns the max of `size` floats from `row`, or NaN when one of them is NaN. */
 function rowMax(row: usize, size: i32): f32 {
+  // pmax is one maxps on x64; it skips NaN lanes, which `unordered` records instead.
   let best = f32x4.splat(-Infinity);
+  let unordered = i32x4.splat(0);
   let j = 0;
-  for (; j + 4 <= size; j += 4) best = f32x4.max(best, v128.load(row + (<usize>j << 2)));
+  for (; j + 4 <= size; j += 4) {
+    const values = v128.load(row + (<usize>j << 2));
+    best = f32x4.pmax(best, values);
+    unordered = v128.or(unordered, f32x4.ne(values, values));
+  }
+  if (v128.any_true(unordered)) return NaN;
   let result = max<f32>(max<f32>(f32x4.extract_lane(best, 0), f32x4.extract_lane(best, 1)), max<f32>(f32x4.extract_lane(best, 2), f32x4.extract_lane(best, 3)));
   for (; j < size; j++) result = max<f32>(result, load<f32>(row + (<usize>j << 2)));
   return result;

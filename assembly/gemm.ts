@@ -16,6 +16,9 @@
 // The kernels allocate nothing and use no static scratch, so several threads may run them on a
 // shared memory at once as long as their y buffers do not overlap.
 
+import { geluRows } from './activations';
+import { madd } from './madd';
+
 /** Output columns per packed panel: two f32x4 vectors. */
 const NR: i32 = 8;
 /**
@@ -118,22 +121,22 @@ function microTile(tileRows: i32, x: usize, xStride: usize, panel: usize, kc: i3
     const b0 = v128.load(w);
     const b1 = v128.load(w, 16);
     let a = v128.load32_splat(x0);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
     if (tileRows > 1) {
       a = v128.load32_splat(x1);
-      c10 = f32x4.add(c10, f32x4.mul(a, b0));
-      c11 = f32x4.add(c11, f32x4.mul(a, b1));
+      c10 = madd(a, b0, c10);
+      c11 = madd(a, b1, c11);
     }
     if (tileRows > 2) {
       a = v128.load32_splat(x2);
-      c20 = f32x4.add(c20, f32x4.mul(a, b0));
-      c21 = f32x4.add(c21, f32x4.mul(a, b1));
+      c20 = madd(a, b0, c20);
+      c21 = madd(a, b1, c21);
     }
     if (tileRows > 3) {
       a = v128.load32_splat(x3);
-      c30 = f32x4.add(c30, f32x4.mul(a, b0));
-      c31 = f32x4.add(c31, f32x4.mul(a, b1));
+      c30 = madd(a, b0, c30);
+      c31 = madd(a, b1, c31);
     }
     x0 += 4;
     x1 += 4;
@@ -165,12 +168,12 @@ function rowTile(x: usize, panel: usize, panelStride: usize, kc: i32, y: usize, 
   const xEnd = x + <usize>kc * 4;
   while (x < xEnd) {
     const a = v128.load32_splat(x);
-    c00 = f32x4.add(c00, f32x4.mul(a, v128.load(w0)));
-    c01 = f32x4.add(c01, f32x4.mul(a, v128.load(w0, 16)));
-    c10 = f32x4.add(c10, f32x4.mul(a, v128.load(w1)));
-    c11 = f32x4.add(c11, f32x4.mul(a, v128.load(w1, 16)));
-    c20 = f32x4.add(c20, f32x4.mul(a, v128.load(w2)));
-    c21 = f32x4.add(c21, f32x4.mul(a, v128.load(w2, 16)));
+    c00 = madd(a, v128.load(w0), c00);
+    c01 = madd(a, v128.load(w0, 16), c01);
+    c10 = madd(a, v128.load(w1), c10);
+    c11 = madd(a, v128.load(w1, 16), c11);
+    c20 = madd(a, v128.load(w2), c20);
+    c21 = madd(a, v128.load(w2, 16), c21);
     x += 4;
     w0 += NR * 4;
     w1 += NR * 4;
@@ -187,6 +190,18 @@ function rowTile(x: usize, panel: usize, panelStride: usize, kc: i32, y: usize, 
  * y must not overlap x, the packed weight or the bias, because y is written before they are all read.
  */
 export function linearForward(x: usize, packed: usize, bias: usize, y: usize, rows: i32, outFeatures: i32, inFeatures: i32): void {
+  linearBlocked(x, packed, bias, y, rows, outFeatures, inFeatures, false);
+}
+
+/**
+ * y = GELU(x · Wᵀ + bias), as linearForward followed by `gelu` on y, with the same result: the
+ * last K block applies GELU to each panel's columns while they are still in cache.
+ */
+export function linearGeluForward(x: usize, packed: usize, bias: usize, y: usize, rows: i32, outFeatures: i32, inFeatures: i32): void {
+  linearBlocked(x, packed, bias, y, rows, outFeatures, inFeatures, true);
+}
+
+function linearBlocked(x: usize, packed: usize, bias: usize, y: usize, rows: i32, outFeatures: i32, inFeatures: i32, gelu: bool): void {
   const panels = (outFeatures + NR - 1) / NR;
   const xStride = <usize>inFeatures * 4;
   const yStride = <usize>outFeatures * 4;
@@ -201,7 +216,10 @@ export function linearForward(x: usize, packed: usize, bias: usize, y: usize, ro
     else if (bias != 0) mode = STORE_BIAS;
     const xBlock = x + <usize>k0 * 4;
     const packedBlock = packed + <usize>k0 * NR * 4;
+    const activate = gelu && k0 + kc >= inFeatures;
 
+    // TODO: multithreading goes here: row blocks write disjoint rows of y, so WebAssembly threads
+    // sharing this memory (one worker per core) could take one block each.
     for (let m0 = 0; m0 < rows; m0 += MC) {
       const mc = min(MC, rows - m0);
       const tileRowsEnd = m0 + (mc & ~(MR - 1));
@@ -220,6 +238,7 @@ export function linearForward(x: usize, packed: usize, bias: usize, y: usize, ro
         const yTail = y + <usize>tileRowsEnd * yStride + <usize>n0 * 4;
         if (tailRows == 3) microTile(3, xTail, xStride, panel, kc, yTail, yStride, panelBias, mode, cols);
         else if (tailRows == 2) microTile(2, xTail, xStride, panel, kc, yTail, yStride, panelBias, mode, cols);
+        if (activate) geluRows(y + <usize>m0 * yStride + <usize>n0 * 4, yStride, tileRowsEnd - m0 + (tailRows > 1 ? tailRows : 0), cols);
       }
 
       // A 1-row tail (every row when rows = 1) goes through the wider one-row kernel.
@@ -236,6 +255,7 @@ export function linearForward(x: usize, packed: usize, bias: usize, y: usize, ro
           const n0 = p * NR;
           microTile(1, xRow, xStride, packedBlock + <usize>p * panelStride, kc, yRow + <usize>n0 * 4, yStride, bias + <usize>n0 * 4, mode, min(NR, outFeatures - n0));
         }
+        if (activate) geluRows(yRow, 0, 1, outFeatures);
       }
     }
     k0 += kc;

@@ -9,6 +9,8 @@ export { attention, attentionScratchBytes } from './attention';
 export { favorFeatures } from './favor';
 export { linearAttention, linearAttentionScratchBytes } from './linear-attention';
 export { stackLayer, maxPoolLayers } from './layers';
+export { causalLinearAttention, causalLinearAttentionScratchBytes } from './causal-linear-attention';
+export { attentionDecode, attentionDecodeScratchBytes } from './attention-decode';
 
 /** Returns the first byte the host may use for tensors, 16-byte aligned. */
 export function heapBase(): usize {

@@ -1,7 +1,7 @@
 // Non-causal linear attention (Performer): out_t = φ_t·C / (φ_t·z) with the context
 // C = Σ_s ψ_s v_sᵀ [nbFeatures, dimHead] and z = Σ_s ψ_s over the real tokens s of a (batch, head).
 
-const TOKEN_BLOCK: i32 = 64;
+export const TOKEN_BLOCK: i32 = 64;
 
 // Scratch layout, all offsets multiples of 16 bytes, with featPad = nbFeatures rounded up to 4
 // and dimPad = dimHead rounded up to 8 (padding lanes stay 0):
@@ -131,7 +131,7 @@ function gatherRealTokens(
 }
 
 /** contextTotal += keysTᵀ·valueBlock and keySumTotal += Σ_c keysT[:, c] over `count` tokens. */
-function accumulateBlock(keysT: usize, valueBlock: usize, contextTotal: usize, keySumTotal: usize, featPad: i32, dimPad: i32, count: i32): void {
+export function accumulateBlock(keysT: usize, valueBlock: usize, contextTotal: usize, keySumTotal: usize, featPad: i32, dimPad: i32, count: i32): void {
   const keyRowBytes = <usize>TOKEN_BLOCK << 2;
   const valueRowBytes = <usize>dimPad << 2;
 

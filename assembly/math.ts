@@ -59,7 +59,8 @@ const ROUNDING_SHIFT_BITS: i32 = 0x4b400000;
  */
 // @ts-ignore: decorator
 @inline export function exp4(x: v128): v128 {
-  const clamped = f32x4.min(f32x4.max(x, f32x4.splat(EXP_MIN)), f32x4.splat(EXP_MAX));
+  // pmin/pmax (one minps/maxps each on x64) keep a NaN in x as the full min/max would.
+  const clamped = f32x4.pmin(f32x4.pmax(x, f32x4.splat(EXP_MIN)), f32x4.splat(EXP_MAX));
   const shifted = f32x4.add(f32x4.mul(clamped, f32x4.splat(LOG2E)), f32x4.splat(ROUNDING_SHIFT));
   const n = f32x4.sub(shifted, f32x4.splat(ROUNDING_SHIFT));
   const r = f32x4.sub(f32x4.sub(clamped, f32x4.mul(n, f32x4.splat(LN2_HI))), f32x4.mul(n, f32x4.splat(LN2_LO)));
@@ -81,7 +82,7 @@ export function expScalar(x: f32): f32 {
   const head = v128.and(x, i32x4.splat(~0xfff));
   const tail = f32x4.sub(x, head);
   const half = f32x4.splat(-0.5);
-  const exponentHead = f32x4.max(f32x4.mul(half, f32x4.mul(head, head)), f32x4.splat(EXP_MIN));
+  const exponentHead = f32x4.pmax(f32x4.mul(half, f32x4.mul(head, head)), f32x4.splat(EXP_MIN));
   const exponentTail = f32x4.mul(half, f32x4.mul(tail, f32x4.add(x, head)));
 
   const shifted = f32x4.add(f32x4.mul(exponentHead, f32x4.splat(LOG2E)), f32x4.splat(ROUNDING_SHIFT));
@@ -127,7 +128,7 @@ const ERFC_T_MAX: f32 = 10.5;
 /** Returns erfc(t)·exp(t²) per lane for t ≥ 0.5, within about 3 ulp (float32 rounding of the polynomial). */
 // @ts-ignore: decorator
 @inline export function scaledErfc4(t: v128): v128 {
-  const clamped = f32x4.min(t, f32x4.splat(ERFC_T_MAX));
+  const clamped = f32x4.pmin(t, f32x4.splat(ERFC_T_MAX));
   const one = f32x4.splat(1);
   const denominator = f32x4.add(clamped, one);
   const w = f32x4.div(f32x4.sub(clamped, one), denominator);

@@ -1,5 +1,6 @@
-// End-to-end forward time of the README configuration on each backend.
-// Usage: npm run build && node bench/forward.mjs [--tokens 1024] [--backends wasm,js] [--repeats 5]
+// End-to-end forward time of the README configuration on each backend, as a table with one
+// column per backend and one row per sequence length.
+// Usage: npm run build && node bench/forward.mjs [--tokens 1024] [--backends wasm,webgpu,js] [--repeats 5]
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Omninet } from '../dist/index.js';
@@ -7,35 +8,64 @@ import { Omninet } from '../dist/index.js';
 const { values } = parseArgs({
   options: {
     tokens: { type: 'string', default: '1024' },
-    backends: { type: 'string', default: 'wasm,js' },
+    backends: { type: 'string', default: 'wasm,webgpu,js' },
     repeats: { type: 'string', default: '5' },
   },
 });
-const seq = Number(values.tokens);
+const lengths = values.tokens.split(',').map(Number);
+const backends = values.backends.split(',');
 const repeats = Number(values.repeats);
 const options = { dim: 512, depth: 6, heads: 8, dimHead: 64, poolLayerTokensEvery: 3, seed: 1 };
 
 console.log(`machine: ${os.cpus()[0].model}, ${os.cpus().length} cores, node ${process.version}`);
-console.log(`model: Omninet ${JSON.stringify(options)}, batch 1, seq ${seq}`);
+console.log(`model: Omninet ${JSON.stringify(options)}, batch 1`);
 
-const x = new Float32Array(seq * options.dim);
-for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
+const headers = new Map(backends.map((backend) => [backend, backend]));
+const rows = [];
+for (const seq of lengths) {
+  const x = new Float32Array(seq * options.dim);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
+  const row = { seq, cells: new Map() };
+  rows.push(row);
 
-for (const backend of values.backends.split(',')) {
-  const model = new Omninet({ ...options, backend });
-  await model.init();
+  for (const backend of backends) {
+    let model;
+    try {
+      model = new Omninet({ ...options, backend });
+      await model.init();
+    } catch (error) {
+      console.error(`${backend}: unavailable (${error.message})`);
+      row.cells.set(backend, 'unavailable');
+      continue;
+    }
+    const gpu = backend === 'webgpu' ? (await model.init()).dispatcher.primary.adapter : null;
+    // A software adapter runs WGSL on the CPU, so its timings reflect the CPU, not a GPU.
+    if (gpu) headers.set(backend, `webgpu (${gpu.software ? 'software: ' : ''}${gpu.vendor} ${gpu.description || gpu.device})`);
 
-  // The js oracle is slow at this size, so it gets one timed run after its warm-up.
-  const runs = backend === 'js' ? 1 : repeats;
-  await model.forward(x, { shape: [seq, options.dim] });
-  const times = [];
-  for (let r = 0; r < runs; r++) {
-    const start = performance.now();
+    // The js oracle and software adapters are slow at this size: one timed run after the warm-up.
+    const runs = backend === 'js' || gpu?.software ? 1 : repeats;
     await model.forward(x, { shape: [seq, options.dim] });
-    times.push(performance.now() - start);
+    const readbacksBefore = (await model.stats()).readbacks;
+    const times = [];
+    for (let r = 0; r < runs; r++) {
+      const start = performance.now();
+      await model.forward(x, { shape: [seq, options.dim] });
+      times.push(performance.now() - start);
+    }
+    const readbacks = ((await model.stats()).readbacks - readbacksBefore) / runs;
+    times.sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)];
+    const spread = runs > 1 ? ` (${formatTime(times[0])} – ${formatTime(times[times.length - 1])})` : '';
+    row.cells.set(backend, `${formatTime(median)}${spread}, ${runs} run${runs > 1 ? 's' : ''}`);
+    console.error(`${backend} seq ${seq}: median ${median.toFixed(0)} ms over ${runs} runs, ${readbacks} readback${readbacks === 1 ? '' : 's'} per forward`);
+    model.dispose();
   }
-  times.sort((a, b) => a - b);
-  const median = times[Math.floor(times.length / 2)];
-  console.log(`${backend}: median ${median.toFixed(0)} ms over ${runs} runs (min ${times[0].toFixed(0)}, max ${times[times.length - 1].toFixed(0)})`);
-  model.dispose();
+}
+
+console.log(`\n| tokens | ${backends.map((backend) => headers.get(backend)).join(' | ')} |`);
+console.log(`|---|${backends.map(() => '---').join('|')}|`);
+for (const { seq, cells } of rows) console.log(`| ${seq} | ${backends.map((backend) => cells.get(backend)).join(' | ')} |`);
+
+function formatTime(ms) {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
 }

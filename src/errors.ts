@@ -6,9 +6,13 @@ export type OmninetErrorCode =
   | 'SHAPE_MISMATCH'
   | 'LIMIT_EXCEEDED'
   | 'BACKEND_UNAVAILABLE'
+  | 'DEVICE_LOST'
+  | 'OUT_OF_MEMORY'
   | 'DISPOSED'
+  | 'WORKER_FAILED'
   | 'NON_FINITE'
-  | 'IO_ERROR';
+  | 'IO_ERROR'
+  | 'ABORTED';
 
 /** An error the library raises on purpose: its message names the value and the fix. */
 export class OmninetError extends Error {

@@ -1,9 +1,13 @@
 // Public API of the omninet package.
-export { loadModel, type LoadOptions, type ModelSource } from './model/load.js';
+export { loadModel, type LoadOptions, type LoadProgress, type ModelSource } from './model/load.js';
 export { OmninetModel, Omninet, OmninetCausal, type ForwardOptions, type RandomModelOptions } from './model/model.js';
+export { OmninetDecoder, type DecoderOptions, type DecodeStepOptions } from './model/decoder.js';
 export { resolveConfig, omniSchedule, VARIANTS, type OmninetConfig, type OmninetOptions, type Variant } from './model/config.js';
 export { Dispatcher, type BackendPolicy, type DispatchOptions, type DispatchStats } from './dispatch/dispatcher.js';
 export { OmninetError, type OmninetErrorCode } from './errors.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { readNpy, writeNpy } from './io/npy.js';
 export type { BackendName } from './backends/backend.js';
+export { createWorker, OmninetWorker, type CreateWorkerOptions } from './runtime/client.js';
+export { RemoteModel, RemoteDecoder } from './runtime/remote-model.js';
+export { describeRuntime, type RuntimeInfo, type Platform } from './runtime-info.js';

@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readNpy, writeNpy } from '../src/io/npy.js';
 import { compareToFixture, listFixtures, readFixture } from './helpers/fixtures.js';
+import { requireWebGpu, testedBackends, webgpuAdapter } from './helpers/webgpu.js';
 
 const BIN = fileURLToPath(new URL('../bin/omninet.js', import.meta.url));
-const fixtures = listFixtures(['omninet', 'omninet-masked', 'omninet-causal-axial']);
+const fixtures = listFixtures(['omninet', 'omninet-masked', 'omninet-causal-axial', 'omninet-causal-omni']);
 let dir: string;
 
 /** Runs the built CLI the way a user would and returns its exit code and output. */
@@ -38,9 +39,10 @@ beforeAll(() => {
 });
 
 describe('omninet forward', () => {
-  it.each(fixtures.flatMap((f) => (['wasm', 'js'] as const).map((backend) => [f.name, backend, f] as const)))(
+  it.each(fixtures.flatMap((f) => testedBackends(['wasm', 'js', 'webgpu'] as const).map((backend) => [f.name, backend, f] as const)))(
     '%s on %s matches',
     (name, backend, fixture) => {
+      if (backend === 'webgpu') requireWebGpu();
       const input = file(`${name}-input.npy`, writeNpy({ dtype: 'float32', shape: fixture.shape, data: fixture.input }));
       const args = [fixture.path, '--input', input, '--output', join(dir, `${name}-${backend}.npy`), '--backend', backend];
       if (fixture.mask) args.push('--mask', file(`${name}-mask.npy`, writeNpy({ dtype: 'uint8', shape: fixture.shape.slice(0, 2), data: fixture.mask })));
@@ -188,6 +190,14 @@ describe('omninet info', () => {
     expect(result.stdout).toMatch(/wasm: simd yes/);
     expect(result.stdout).toMatch(/backend wasm: available/);
     expect(result.stdout).toMatch(/backend js: available/);
+  });
+
+  it.runIf(webgpuAdapter)('reports the WebGPU adapter', () => {
+    const result = omninet('info');
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/backend webgpu: available/);
+    expect(result.stdout).toMatch(new RegExp(`webgpu adapter: vendor ${webgpuAdapter!.vendor}, architecture ${webgpuAdapter!.architecture}`));
+    expect(result.stdout).toMatch(/limits: maxStorageBufferBindingSize \d+(\.\d)? [KMG]iB, maxBufferSize .*maxComputeWorkgroupsPerDimension \d+/);
   });
 
   it('describes a model', () => {

@@ -1,12 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../src/index.js';
 import { compareToFixture, listFixtures } from './helpers/fixtures.js';
+import { requireWebGpu, testedBackends } from './helpers/webgpu.js';
 
-const fixtures = listFixtures(['omninet', 'omninet-masked', 'omninet-causal-axial']);
+const fixtures = listFixtures(['omninet', 'omninet-masked', 'omninet-causal-axial', 'omninet-causal-omni']);
 
-describe.each(['js', 'wasm'] as const)('golden fixtures on %s', (backend) => {
+describe.each(testedBackends(['js', 'wasm', 'webgpu'] as const))('golden fixtures on %s', (backend) => {
+  beforeAll(() => {
+    if (backend === 'webgpu') requireWebGpu();
+  });
+
   it('finds the fixtures', () => {
-    expect(fixtures.map((f) => f.config.fixture_kind)).toEqual(expect.arrayContaining(['omninet', 'omninet-masked', 'omninet-causal-axial']));
+    expect(fixtures.map((f) => f.config.fixture_kind)).toEqual(expect.arrayContaining(['omninet', 'omninet-masked', 'omninet-causal-axial', 'omninet-causal-omni']));
   });
 
   it.each(fixtures.map((f) => [f.name, f] as const))('%s matches', async (_name, fixture) => {

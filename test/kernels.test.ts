@@ -19,122 +19,30 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsBackend } from '../src/backends/js/index.js';
 import { WasmBackend } from '../src/backends/wasm/index.js';
 import { OmninetError } from '../src/errors.js';
-import type { OpArgs, OpName } from '../src/kernels/ops.js';
+import type { OpArgs } from '../src/kernels/ops.js';
 import { getKernel } from '../src/kernels/registry.js';
 import type { Tensor } from '../src/tensor.js';
+import {
+  accuracyReport,
+  ATTENTION_SHAPES,
+  FAVOR_CASES,
+  findMismatch,
+  LAYER_NORM_CASES,
+  LAYER_SHAPES,
+  LINEAR_ATTENTION_SHAPES,
+  LINEAR_CASES,
+  makeMask,
+  poisonMasked,
+  Random,
+  TOLERANCES,
+  type AttentionCase,
+  type ErrorStats,
+  type ForwardOp,
+  type LinearAttentionCase,
+  type Tolerance,
+} from './helpers/kernel-cases.js';
 
-interface Tolerance {
-  atol: number;
-  rtol: number;
-}
-
-const TOLERANCES: Record<OpName, Tolerance> = {
-  linear: { atol: 1e-5, rtol: 1e-5 },
-  layerNorm: { atol: 1e-5, rtol: 1e-5 },
-  gelu: { atol: 1e-12, rtol: 5e-7 },
-  add: { atol: 0, rtol: 0 },
-  attention: { atol: 1e-5, rtol: 1e-5 },
-  favorFeatures: { atol: 1e-7, rtol: 2e-5 },
-  linearAttention: { atol: 1e-5, rtol: 1e-5 },
-  stackLayers: { atol: 0, rtol: 0 },
-  maxPoolLayers: { atol: 0, rtol: 0 },
-};
-
-/** Seeded xorshift32 generator, so that every failing case reproduces. */
-class Random {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0 || 0x9e3779b9;
-  }
-
-  /** Returns a uniform number in [0, 1). */
-  next(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x >>> 0;
-    return this.state / 2 ** 32;
-  }
-
-  uniform(size: number, low = -1, high = 1): Float32Array {
-    const values = new Float32Array(size);
-    for (let i = 0; i < size; i++) values[i] = low + (high - low) * this.next();
-    return values;
-  }
-
-  /** Returns normal samples (Box–Muller). */
-  normal(size: number, mean = 0, std = 1): Float32Array {
-    const values = new Float32Array(size);
-    for (let i = 0; i < size; i++) {
-      const radius = Math.sqrt(-2 * Math.log(1 - this.next()));
-      values[i] = mean + std * radius * Math.cos(2 * Math.PI * this.next());
-    }
-    return values;
-  }
-}
-
-type MaskKind = 'none' | 'mixed';
-
-/**
- * Returns a mask [batch, seq], or null for 'none'. Rows cycle through three patterns: right
- * padding (the first 60% real), random holes, and no real token at all.
- */
-function makeMask(kind: MaskKind, batch: number, seq: number, random: Random): Uint8Array | null {
-  if (kind === 'none') return null;
-  const mask = new Uint8Array(batch * seq);
-  for (let b = 0; b < batch; b++) {
-    for (let s = 0; s < seq; s++) {
-      let real: boolean;
-      if (b % 3 === 0) real = s < Math.max(1, Math.ceil(seq * 0.6));
-      else if (b % 3 === 1) real = random.next() > 0.3;
-      else real = false;
-      mask[b * seq + s] = real ? 1 : 0;
-    }
-  }
-  return mask;
-}
-
-/** Writes NaN into the [offset, offset + width) slice of every masked token of a [batch, seq, rowWidth] array. */
-function poisonMasked(data: Float32Array, mask: Uint8Array | null, rowWidth: number, offset: number, width: number): void {
-  if (!mask) return;
-  for (let token = 0; token < mask.length; token++) {
-    if (mask[token] === 0) data.fill(NaN, token * rowWidth + offset, token * rowWidth + offset + width);
-  }
-}
-
-interface ErrorStats {
-  maxAbs: number;
-  maxRel: number;
-  maxToleranceUsed: number;
-}
-
-const accuracy = new Map<OpName, ErrorStats>();
-
-/** Returns a description of the first value outside the tolerance, or undefined; NaN matches NaN. */
-function findMismatch(actual: Float32Array, expected: Float32Array, tolerance: Tolerance, op: OpName): string | undefined {
-  if (actual.length !== expected.length) return `length ${actual.length} ≠ ${expected.length}`;
-  const stats = accuracy.get(op) ?? { maxAbs: 0, maxRel: 0, maxToleranceUsed: 0 };
-  accuracy.set(op, stats);
-
-  let first: string | undefined;
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i];
-    const b = expected[i];
-    if (Number.isNaN(a) || Number.isNaN(b) || !Number.isFinite(b)) {
-      if (!Object.is(a, b) && !(Number.isNaN(a) && Number.isNaN(b))) first ??= `index ${i}: wasm ${a}, js ${b}`;
-      continue;
-    }
-    const error = Math.abs(a - b);
-    const allowed = tolerance.atol + tolerance.rtol * Math.abs(b);
-    stats.maxAbs = Math.max(stats.maxAbs, error);
-    if (Math.abs(b) >= 1e-2) stats.maxRel = Math.max(stats.maxRel, error / Math.abs(b));
-    if (allowed > 0) stats.maxToleranceUsed = Math.max(stats.maxToleranceUsed, error / allowed);
-    if (!(error <= allowed)) first ??= `index ${i}: wasm ${a}, js ${b}, error ${error.toExponential(3)} > ${allowed.toExponential(3)}`;
-  }
-  return first;
-}
+const accuracy = new Map<ForwardOp, ErrorStats>();
 
 type Upload = (data: Float32Array, shape: readonly number[], persistent?: boolean) => Tensor;
 
@@ -145,7 +53,7 @@ let wasm: WasmBackend;
  * Runs `op` on both backends with the tensors `build` uploads, checks the outputs against each
  * other, frees the wasm tensors and returns both outputs.
  */
-function compare<K extends OpName>(
+function compare<K extends ForwardOp>(
   op: K,
   label: string,
   build: (upload: Upload) => OpArgs[K],
@@ -169,7 +77,9 @@ function compare<K extends OpName>(
   result.dispose();
   for (const tensor of wasmTensors) tensor.dispose();
 
-  expect(findMismatch(actual, expected, tolerance, op), `${op} ${label}`).toBeUndefined();
+  const stats = accuracy.get(op) ?? { maxAbs: 0, maxRel: 0, maxToleranceUsed: 0 };
+  accuracy.set(op, stats);
+  expect(findMismatch(actual, expected, tolerance, stats, 'wasm'), `${op} ${label}`).toBeUndefined();
   return { actual, expected };
 }
 
@@ -180,24 +90,11 @@ beforeAll(async () => {
 
 afterAll(() => {
   wasm?.dispose();
-  if (process.env.OMNINET_ACCURACY) {
-    for (const [op, stats] of accuracy) {
-      console.info(
-        `${op.padEnd(16)} max abs ${stats.maxAbs.toExponential(2)}  max rel (|js| ≥ 1e-2) ${stats.maxRel.toExponential(2)}  tolerance used ${(100 * stats.maxToleranceUsed).toFixed(1)}%`,
-      );
-    }
-  }
+  if (process.env.OMNINET_ACCURACY) for (const line of accuracyReport(accuracy)) console.info(line);
 });
 
 describe('linear', () => {
-  const cases = [
-    { rows: 1, inFeatures: 1, outFeatures: 1 },
-    { rows: 5, inFeatures: 3, outFeatures: 7 },
-    { rows: 6, inFeatures: 17, outFeatures: 33 },
-    { rows: 13, inFeatures: 64, outFeatures: 20 },
-  ];
-
-  for (const { rows, inFeatures, outFeatures } of cases) {
+  for (const { rows, inFeatures, outFeatures } of LINEAR_CASES) {
     it(`matches js [${rows}, ${inFeatures}] → ${outFeatures}`, () => {
       const random = new Random(rows * 1000 + inFeatures * 10 + outFeatures);
       const x = random.uniform(rows * inFeatures);
@@ -247,16 +144,7 @@ describe('linear', () => {
 });
 
 describe('layerNorm', () => {
-  const cases = [
-    { rows: 1, dim: 1 },
-    { rows: 3, dim: 3 },
-    { rows: 2, dim: 8 },
-    { rows: 5, dim: 17 },
-    { rows: 4, dim: 100 },
-    { rows: 3, dim: 768 },
-  ];
-
-  for (const { rows, dim } of cases) {
+  for (const { rows, dim } of LAYER_NORM_CASES) {
     it(`matches js [${rows}, ${dim}]`, () => {
       const random = new Random(rows * 100 + dim);
       const x = random.normal(rows * dim, 0.5, 2);
@@ -354,16 +242,6 @@ describe('add', () => {
   });
 });
 
-interface AttentionCase {
-  batch: number;
-  seq: number;
-  heads: number;
-  dimHead: number;
-  causal: boolean;
-  mask: MaskKind;
-  scale?: number;
-}
-
 function attentionLabel(c: AttentionCase): string {
   return `qkv [${c.batch}, ${c.seq}, 3·${c.heads}·${c.dimHead}] causal=${c.causal} mask=${c.mask}`;
 }
@@ -392,16 +270,7 @@ function compareAttention(c: AttentionCase, seed: number, qkvData?: Float32Array
 }
 
 describe('attention', () => {
-  const shapes = [
-    { batch: 1, seq: 1, heads: 1, dimHead: 1 },
-    { batch: 3, seq: 7, heads: 3, dimHead: 3 },
-    { batch: 3, seq: 37, heads: 2, dimHead: 8 },
-    { batch: 3, seq: 19, heads: 2, dimHead: 5 },
-    { batch: 3, seq: 130, heads: 2, dimHead: 64 },
-    { batch: 2, seq: 83, heads: 1, dimHead: 21 },
-  ];
-
-  for (const shape of shapes) {
+  for (const shape of ATTENTION_SHAPES) {
     it(`matches js [${shape.batch}, ${shape.seq}] dimHead ${shape.dimHead}`, () => {
       for (const causal of [false, true]) {
         for (const mask of ['none', 'mixed'] as const) {
@@ -444,23 +313,8 @@ describe('attention', () => {
   });
 });
 
-interface FavorCase {
-  batch: number;
-  tokens: number;
-  heads: number;
-  dimHead: number;
-  nbFeatures: number;
-}
-
 describe('favorFeatures', () => {
-  const cases: FavorCase[] = [
-    { batch: 1, tokens: 1, heads: 1, dimHead: 1, nbFeatures: 1 },
-    { batch: 3, tokens: 9, heads: 3, dimHead: 3, nbFeatures: 7 },
-    { batch: 3, tokens: 17, heads: 2, dimHead: 8, nbFeatures: 33 },
-    { batch: 3, tokens: 21, heads: 2, dimHead: 64, nbFeatures: 267 },
-  ];
-
-  for (const c of cases) {
+  for (const c of FAVOR_CASES) {
     it(`matches js [${c.batch}, ${c.tokens}] dimHead ${c.dimHead} nbFeatures ${c.nbFeatures}`, () => {
       const random = new Random(c.tokens * 7 + c.dimHead + c.nbFeatures);
       const inner = c.heads * c.dimHead;
@@ -517,15 +371,6 @@ describe('favorFeatures', () => {
   });
 });
 
-interface LinearAttentionCase {
-  batch: number;
-  tokens: number;
-  heads: number;
-  dimHead: number;
-  nbFeatures: number;
-  mask: MaskKind;
-}
-
 function compareLinearAttention(c: LinearAttentionCase, seed: number, vMean = 0, tolerance = TOLERANCES.linearAttention): Float32Array {
   const random = new Random(seed);
   const inner = c.heads * c.dimHead;
@@ -565,15 +410,7 @@ function compareLinearAttention(c: LinearAttentionCase, seed: number, vMean = 0,
 }
 
 describe('linearAttention', () => {
-  const shapes = [
-    { batch: 1, tokens: 1, heads: 1, dimHead: 1, nbFeatures: 1 },
-    { batch: 3, tokens: 5, heads: 2, dimHead: 3, nbFeatures: 7 },
-    { batch: 3, tokens: 67, heads: 2, dimHead: 8, nbFeatures: 33 },
-    { batch: 3, tokens: 130, heads: 2, dimHead: 64, nbFeatures: 65 },
-    { batch: 2, tokens: 45, heads: 3, dimHead: 13, nbFeatures: 2 },
-  ];
-
-  for (const shape of shapes) {
+  for (const shape of LINEAR_ATTENTION_SHAPES) {
     it(`matches js [${shape.batch}, ${shape.tokens}] dimHead ${shape.dimHead}`, () => {
       for (const mask of ['none', 'mixed'] as const) compareLinearAttention({ ...shape, mask }, shape.tokens + shape.nbFeatures);
     });
@@ -596,14 +433,7 @@ describe('linearAttention', () => {
 });
 
 describe('stackLayers and maxPoolLayers', () => {
-  const shapes = [
-    { batch: 1, seq: 1, dim: 1, layers: 1 },
-    { batch: 2, seq: 5, dim: 7, layers: 3 },
-    { batch: 3, seq: 4, dim: 16, layers: 2 },
-    { batch: 1, seq: 9, dim: 33, layers: 5 },
-  ];
-
-  for (const { batch, seq, dim, layers } of shapes) {
+  for (const { batch, seq, dim, layers } of LAYER_SHAPES) {
     it(`match js [${batch}, ${seq}, ${dim}] × ${layers}`, () => {
       const random = new Random(batch * seq * dim * layers);
       const hiddens = Array.from({ length: layers }, () => random.normal(batch * seq * dim));

@@ -1,3 +1,4 @@
+import { OmninetError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 
 export type BackendName = 'js' | 'wasm' | 'webgpu';
@@ -26,4 +27,11 @@ export interface Backend {
 
   /** Frees every tensor and cache the backend holds; the backend is unusable afterwards. */
   dispose(): void;
+}
+
+/** Raises SHAPE_MISMATCH unless `tensor` contains exactly `size` values. */
+export function assertSize(tensor: Tensor, size: number, what: string, name: string): void {
+  if (tensor.size !== size) {
+    throw new OmninetError('SHAPE_MISMATCH', `${what}: ${name} has shape [${tensor.shape.join(', ')}] (${tensor.size} values), expected ${size} values`);
+  }
 }

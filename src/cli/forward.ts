@@ -2,13 +2,14 @@ import type { BackendPolicy } from '../dispatch/dispatcher.js';
 import { OmninetError } from '../errors.js';
 import { readNpy, writeNpy, type NpyArray } from '../io/npy.js';
 import { loadModel } from '../model/load.js';
+import type { OmninetModel } from '../model/model.js';
 import { readInputFile, writeOutputFile } from './files.js';
 import type { ParsedArgs } from './main.js';
 
 const BACKENDS: readonly BackendPolicy[] = ['auto', 'webgpu', 'wasm', 'js'];
 
-/** `omninet forward MODEL --input X.npy [--mask M.npy] --output Y.npy [--backend …]` */
-export async function runForward({ positionals, values }: ParsedArgs): Promise<void> {
+/** `omninet forward MODEL --input X.npy [--mask M.npy] --output Y.npy [--backend …] [--decode]` */
+export async function runForward({ positionals, values, flags }: ParsedArgs): Promise<void> {
   if (positionals.length !== 1) {
     throw new OmninetError('INVALID_ARGUMENT', `forward takes one MODEL.safetensors argument, got ${positionals.length ? positionals.join(' ') : 'none'}`);
   }
@@ -46,13 +47,50 @@ export async function runForward({ positionals, values }: ParsedArgs): Promise<v
     if (bad >= 0) throw new OmninetError('INVALID_NPY', `${values.mask}: mask value ${mask[bad]} at index ${bad} is not 0 or 1`);
   }
 
+  const decode = flags.has('decode');
   const model = await loadModel(modelPath, { backend });
   try {
-    const output = await model.forward(input.data as Float32Array, { shape: input.shape, mask });
+    if (decode && model.config.variant === 'omninet') {
+      throw new OmninetError(
+        'INVALID_ARGUMENT',
+        `--decode needs a causal model, but ${modelPath} is variant omninet, whose outputs depend on later positions; drop --decode or use an omninet-causal-axial or omninet-causal-omni checkpoint`,
+      );
+    }
+    const output = decode
+      ? await decodePositions(model, input.data as Float32Array, input.shape, mask)
+      : await model.forward(input.data as Float32Array, { shape: input.shape, mask });
     await writeOutputFile(values.output, writeNpy({ dtype: 'float32', shape: input.shape, data: output }));
-    console.error(`wrote ${values.output}: float32 (${input.shape.join(', ')}) on backend ${await model.backend()}`);
+    console.error(`wrote ${values.output}: float32 (${input.shape.join(', ')}) on backend ${await model.backend()}${decode ? ', decoded position by position' : ''}`);
   } finally {
     model.dispose();
+  }
+}
+
+/**
+ * Runs a causal model one position at a time through its decoder; x is (batch, seq, dim) or
+ * (seq, dim), mask (batch, seq) or (seq). Returns the output in x's layout.
+ */
+async function decodePositions(model: OmninetModel, x: Float32Array, shape: readonly number[], mask: Uint8Array | null): Promise<Float32Array> {
+  const [batch, seq, dim] = shape.length === 3 ? shape : [1, ...shape];
+  if (dim !== model.config.dim) {
+    throw new OmninetError('SHAPE_MISMATCH', `input shape (${shape.join(', ')}) has last dimension ${dim} but the model's dim is ${model.config.dim}`);
+  }
+  const decoder = model.createDecoder({ batch });
+  try {
+    const output = new Float32Array(x.length);
+    const row = new Float32Array(batch * dim);
+    const rowMask = new Uint8Array(batch);
+    for (let p = 0; p < seq; p++) {
+      for (let b = 0; b < batch; b++) {
+        row.set(x.subarray((b * seq + p) * dim, (b * seq + p + 1) * dim), b * dim);
+        rowMask[b] = mask ? mask[b * seq + p] : 1;
+      }
+      const y = await decoder.step(row, { mask: mask ? rowMask : null });
+      for (let b = 0; b < batch; b++) output.set(y.subarray(b * dim, (b + 1) * dim), (b * seq + p) * dim);
+    }
+    return output;
+  } finally {
+    decoder.dispose();
   }
 }
 

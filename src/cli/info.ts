@@ -1,4 +1,4 @@
-import { Dispatcher } from '../dispatch/dispatcher.js';
+import { DEFAULT_GPU_MIN_WORK, Dispatcher } from '../dispatch/dispatcher.js';
 import { OmninetError } from '../errors.js';
 import { readCheckpoint } from '../model/checkpoint.js';
 import { describeRuntime } from '../runtime-info.js';
@@ -15,6 +15,8 @@ export async function runInfo({ positionals }: ParsedArgs): Promise<void> {
     `omninet ${await packageVersion()}`,
     `runtime: ${runtime.runtime} (${process.platform} ${process.arch})`,
     `wasm: simd ${yesNo(runtime.wasmSimd)}, relaxed-simd ${yesNo(runtime.wasmRelaxedSimd)}, threads ${yesNo(runtime.wasmThreads)}`,
+    `shared memory: SharedArrayBuffer ${yesNo(runtime.sharedArrayBuffer)}, cross-origin isolated ${yesNo(runtime.crossOriginIsolated)}`,
+    `webgpu entry point: ${runtime.webgpuSource ?? 'none'}`,
   ];
 
   for (const backend of ['wasm', 'js', 'webgpu'] as const) {
@@ -26,6 +28,7 @@ export async function runInfo({ positionals }: ParsedArgs): Promise<void> {
       lines.push(`backend ${backend}: unavailable (${(error as Error).message})`);
     }
   }
+  if (runtime.webgpuSource) lines.push(...(await describeWebGpu()));
 
   if (positionals.length === 1) {
     const [path] = positionals;
@@ -41,6 +44,29 @@ export async function runInfo({ positionals }: ParsedArgs): Promise<void> {
     );
   }
   console.log(lines.join('\n'));
+}
+
+/** Returns the lines that describe the WebGPU adapter and the limits the kernels split work by. */
+async function describeWebGpu(): Promise<string[]> {
+  const { describeAdapter } = await import('../backends/webgpu/device.js');
+  const { summary, reason } = await describeAdapter();
+  if (!summary) return [`webgpu adapter: none (${reason})`];
+  const { limits } = summary;
+  return [
+    `webgpu adapter: vendor ${summary.vendor || '?'}, architecture ${summary.architecture || '?'}, device ${summary.device || '?'}, description ${summary.description || '?'}`,
+    summary.software
+      ? "  software adapter: it runs on the CPU, so backend 'auto' prefers wasm; --backend webgpu still uses it"
+      : `  hardware adapter: backend 'auto' runs ops of ${DEFAULT_GPU_MIN_WORK} multiply-adds or more on it`,
+    `  limits: maxStorageBufferBindingSize ${formatBytes(limits.maxStorageBufferBindingSize)}, maxBufferSize ${formatBytes(limits.maxBufferSize)}, ` +
+      `maxComputeWorkgroupStorageSize ${formatBytes(limits.maxComputeWorkgroupStorageSize)}, maxComputeWorkgroupsPerDimension ${limits.maxComputeWorkgroupsPerDimension}, ` +
+      `maxComputeInvocationsPerWorkgroup ${limits.maxComputeInvocationsPerWorkgroup}`,
+  ];
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(bytes % 2 ** 30 ? 1 : 0)} GiB`;
+  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(bytes % 2 ** 20 ? 1 : 0)} MiB`;
+  return `${(bytes / 2 ** 10).toFixed(bytes % 2 ** 10 ? 1 : 0)} KiB`;
 }
 
 function yesNo(value: boolean): string {

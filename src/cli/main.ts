@@ -1,19 +1,29 @@
 import { parseArgs } from 'node:util';
 import { OmninetError } from '../errors.js';
+import { EXIT_CODES, EXIT_INTERNAL, EXIT_USAGE } from './exit-codes.js';
+import { runBench } from './bench.js';
 import { runForward } from './forward.js';
 import { runInfo } from './info.js';
 
 const USAGE = `Usage:
-  omninet forward MODEL.safetensors --input X.npy [--mask M.npy] --output Y.npy [--backend auto|wasm|js]
+  omninet forward MODEL.safetensors --input X.npy [--mask M.npy] --output Y.npy [--backend auto|webgpu|wasm|js] [--decode]
   omninet info [MODEL.safetensors]
+  omninet bench [--backend js,wasm,webgpu] [--json FILE] [--ops] [--e2e] [--quick] [--tokens 512,1024]
   omninet --help | --version
 
 forward  runs a checkpoint on a float32 .npy input of shape (batch, seq, dim) or (seq, dim),
          with an optional uint8/bool mask (batch, seq) or (seq), and writes float32 .npy.
-info     prints the runtime, its WebAssembly features and the backends; with MODEL, its config.`;
+         --decode runs a causal model one position at a time from its caches, as generation
+         does; the output is the same as without it (up to float32 rounding).
+info     prints the runtime, its WebAssembly features and the backends; with MODEL, its config.
+bench    times the ops (--ops) and whole forwards (--e2e) of the README model on each backend
+         (default: both parts, every available backend), prints tables and with --json writes
+         the result for \`npm run bench:report\`. --quick runs fewer sizes; --tokens sets the
+         forwards' sequence lengths. The js backend, the float64 oracle, runs only sizes up to
+         512 tokens (128 with --quick), and a software WebGPU adapter up to 1024 (512).`;
 
-/** Exit codes: 0 success, 1 failure while running, 2 bad usage or bad input files. */
-export const EXIT_USAGE = 2;
+// Exit codes: 0 success, 1 internal error, 2 bad usage or input files, 3 and up by error code (see exit-codes.ts).
+export { EXIT_USAGE } from './exit-codes.js';
 
 /** Runs the `omninet` command and returns its exit code; errors print one line on stderr. */
 export async function main(argv: string[]): Promise<number> {
@@ -25,10 +35,13 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'forward':
-        await runForward(parse(rest, { input: 'string', mask: 'string', output: 'string', backend: 'string' }));
+        await runForward(parse(rest, { input: 'string', mask: 'string', output: 'string', backend: 'string', decode: 'boolean' }));
         return 0;
       case 'info':
         await runInfo(parse(rest, {}));
+        return 0;
+      case 'bench':
+        await runBench(parse(rest, { backend: 'string', json: 'string', tokens: 'string', ops: 'boolean', e2e: 'boolean', quick: 'boolean' }));
         return 0;
       case '--version':
       case '-v':
@@ -41,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
         console.log(USAGE);
         return command === undefined ? EXIT_USAGE : 0;
       default:
-        throw new OmninetError('INVALID_ARGUMENT', `unknown command "${command}"; expected forward or info (see omninet --help)`);
+        throw new OmninetError('INVALID_ARGUMENT', `unknown command "${command}"; expected forward, info or bench (see omninet --help)`);
     }
   } catch (error) {
     return reportError(error);
@@ -51,9 +64,11 @@ export async function main(argv: string[]): Promise<number> {
 export interface ParsedArgs {
   positionals: string[];
   values: Record<string, string | undefined>;
+  /** Boolean options that were given. */
+  flags: ReadonlySet<string>;
 }
 
-function parse(args: string[], options: Record<string, 'string'>): ParsedArgs {
+function parse(args: string[], options: Record<string, 'string' | 'boolean'>): ParsedArgs {
   try {
     const { positionals, values } = parseArgs({
       args,
@@ -61,7 +76,13 @@ function parse(args: string[], options: Record<string, 'string'>): ParsedArgs {
       strict: true,
       options: Object.fromEntries(Object.entries(options).map(([name, type]) => [name, { type }])),
     });
-    return { positionals, values: values as Record<string, string | undefined> };
+    const strings: Record<string, string | undefined> = {};
+    const flags = new Set<string>();
+    for (const [name, value] of Object.entries(values)) {
+      if (value === true) flags.add(name);
+      else if (typeof value === 'string') strings[name] = value;
+    }
+    return { positionals, values: strings, flags };
   } catch (error) {
     const option = /option '([^']+)'/.exec((error as Error).message)?.[1];
     const reason = option ? `unknown option ${option}` : (error as Error).message.split('\n')[0];
@@ -72,12 +93,12 @@ function parse(args: string[], options: Record<string, 'string'>): ParsedArgs {
 function reportError(error: unknown): number {
   if (error instanceof OmninetError) {
     console.error(`omninet: ${error.message}`);
-    return error.code === 'INVALID_ARGUMENT' || error.code === 'INVALID_NPY' || error.code === 'INVALID_CHECKPOINT' || error.code === 'SHAPE_MISMATCH' || error.code === 'IO_ERROR' ? EXIT_USAGE : 1;
+    return EXIT_CODES[error.code] ?? EXIT_INTERNAL;
   }
   const message = error instanceof Error ? error.message : String(error);
   console.error(`omninet: internal error: ${message.split('\n')[0]} (set OMNINET_DEBUG=1 for the stack trace)`);
   if (process.env.OMNINET_DEBUG) console.error(error);
-  return 1;
+  return EXIT_INTERNAL;
 }
 
 export async function packageVersion(): Promise<string> {

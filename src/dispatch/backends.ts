@@ -1,8 +1,9 @@
 import type { Backend, BackendName } from '../backends/backend.js';
+import type { WebGpuBackendOptions } from '../backends/webgpu/backend.js';
 import { OmninetError } from '../errors.js';
 
 /** Creates a backend by name, importing its kernels on first use. */
-export async function createBackend(name: BackendName): Promise<Backend> {
+export async function createBackend(name: BackendName, options: { webgpu?: WebGpuBackendOptions } = {}): Promise<Backend> {
   switch (name) {
     case 'js': {
       const { JsBackend } = await import('../backends/js/index.js');
@@ -12,10 +13,16 @@ export async function createBackend(name: BackendName): Promise<Backend> {
       const { WasmBackend } = await import('../backends/wasm/index.js');
       return WasmBackend.create();
     }
-    case 'webgpu':
-      // TODO: the WebGPU backend (WGSL kernels) is not written yet.
-      throw new OmninetError('BACKEND_UNAVAILABLE', 'backend "webgpu" is not available in this version; use "wasm" or "js"');
+    case 'webgpu': {
+      const { WebGpuBackend } = await import('../backends/webgpu/index.js');
+      return WebGpuBackend.create(options.webgpu);
+    }
     default:
-      throw new OmninetError('INVALID_ARGUMENT', `unknown backend "${String(name)}"; expected auto, wasm, js or webgpu`);
+      throw new OmninetError('INVALID_ARGUMENT', `unknown backend "${String(name)}"; expected auto, webgpu, wasm or js`);
   }
+}
+
+/** Creates the CPU backend: `wasm` where WebAssembly SIMD runs, else `js`. */
+export async function createCpuBackend(): Promise<Backend> {
+  return (await createBackend('wasm').catch(() => null)) ?? (await createBackend('js'));
 }

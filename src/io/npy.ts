@@ -26,7 +26,11 @@ export type NpyArrayInput =
 export interface ReadNpyOptions {
   /** File name or URL that error messages start with. */
   source?: string;
+  /** Largest header, in bytes, that the reader parses. Default 1 MB, while NumPy's own `np.load` stops at 10,000. */
+  maxHeaderBytes?: number;
 }
+
+const DEFAULT_MAX_HEADER_BYTES = 1_000_000;
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 
@@ -69,13 +73,17 @@ interface DescrInfo {
  * Big-endian float32 ('>f4') is converted to native order. Files with fortran_order True,
  * other dtypes, or a data section whose size differs from the shape are rejected.
  *
+ * The data section must match the shape before anything is allocated, so the copy is never
+ * larger than the file itself.
+ *
  * @throws OmninetError `INVALID_NPY` with a one-line message naming the file and the bad value.
+ * @throws OmninetError `LIMIT_EXCEEDED` when the header is over `maxHeaderBytes`.
  */
 export function readNpy(bytes: Uint8Array, options: ReadNpyOptions = {}): NpyArray {
   const source = options.source ?? 'npy data';
   const fail = (message: string) => new OmninetError('INVALID_NPY', `${source}: ${message}`);
 
-  const { headerText, dataOffset } = readPreamble(bytes, fail);
+  const { headerText, dataOffset } = readPreamble(bytes, fail, options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, source);
   const header = parseHeaderDict(headerText, fail);
 
   const descr = parseDescr(header.get('descr'), fail);
@@ -108,6 +116,8 @@ export function readNpy(bytes: Uint8Array, options: ReadNpyOptions = {}): NpyArr
 function readPreamble(
   bytes: Uint8Array,
   fail: (message: string) => OmninetError,
+  maxHeaderBytes: number,
+  source: string,
 ): { headerText: string; dataOffset: number } {
   const magicMatches = bytes.length >= MAGIC.length && MAGIC.every((byte, i) => bytes[i] === byte);
   if (!magicMatches) {
@@ -132,6 +142,12 @@ function readPreamble(
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const dataOffset = headerStart + headerLength;
+  if (headerLength > maxHeaderBytes) {
+    throw new OmninetError(
+      'LIMIT_EXCEEDED',
+      `${source}: header length ${headerLength} exceeds maxHeaderBytes ${maxHeaderBytes}; raise options.maxHeaderBytes if the file is trusted`,
+    );
+  }
   if (dataOffset > bytes.length) {
     throw fail(
       `header is truncated: header length ${headerLength} needs ${dataOffset} bytes before the data but the file is ${bytes.length} bytes`,
@@ -333,6 +349,8 @@ function validateInput(array: NpyArrayInput): void {
 
 class PyLiteralSyntaxError extends Error {}
 
+const MAX_HEADER_NESTING = 32;
+
 /**
  * Recursive-descent parser for the Python literals NumPy writes into headers: dicts with string
  * keys, single- or double-quoted strings, integers (with the `L` suffix of Python 2), True, False,
@@ -340,6 +358,9 @@ class PyLiteralSyntaxError extends Error {}
  */
 class PyLiteralParser {
   private position = 0;
+
+  /** Number of open dicts, tuples and lists. Real headers nest two deep, and a bound keeps the recursion off the stack limit. */
+  private depth = 0;
 
   constructor(private readonly text: string) {}
 
@@ -356,9 +377,7 @@ class PyLiteralParser {
   private parseValue(): PyValue {
     this.skipWhitespace();
     const char = this.text[this.position];
-    if (char === '{') return this.parseDict();
-    if (char === '(') return this.parseSequence('tuple', ')');
-    if (char === '[') return this.parseSequence('list', ']');
+    if (char === '{' || char === '(' || char === '[') return this.parseContainer(char);
     if (char === "'" || char === '"') return this.parseString();
     if (char !== undefined && /[-+0-9]/.test(char)) return this.parseInteger();
 
@@ -368,6 +387,19 @@ class PyLiteralParser {
       return word === 'None' ? null : word === 'True';
     }
     throw this.error(`unexpected ${this.describeNext()}`);
+  }
+
+  private parseContainer(opening: '{' | '(' | '['): PyValue {
+    if (this.depth >= MAX_HEADER_NESTING) {
+      throw this.error(`nesting deeper than ${MAX_HEADER_NESTING} levels`);
+    }
+    this.depth++;
+    try {
+      if (opening === '{') return this.parseDict();
+      return opening === '(' ? this.parseSequence('tuple', ')') : this.parseSequence('list', ']');
+    } finally {
+      this.depth--;
+    }
   }
 
   private parseDict(): PyDict {

@@ -30,6 +30,8 @@ export interface ReadSafetensorsOptions {
   source?: string;
   /** Largest header, in bytes, that the reader accepts before parsing JSON. Default 100 MB. */
   maxHeaderBytes?: number;
+  /** Most header entries (tensors plus `__metadata__`) the reader accepts. Default 100,000. */
+  maxTensors?: number;
   /** Returns true for tensors to leave out unread, whatever their dtype (non-weight buffers). */
   skip?: (name: string) => boolean;
 }
@@ -40,6 +42,10 @@ export type SafetensorsTensorInput =
   | { name: string; dtype: 'U8' | 'BOOL'; shape: readonly number[]; data: Uint8Array };
 
 const DEFAULT_MAX_HEADER_BYTES = 100_000_000;
+
+const DEFAULT_MAX_TENSORS = 100_000;
+
+const MAX_HEADER_NESTING = 8;
 
 const ELEMENT_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, U8: 1, BOOL: 1 };
 
@@ -65,6 +71,7 @@ interface TensorEntry {
  * bytes, so they never overlap.
  *
  * @throws OmninetError `INVALID_CHECKPOINT` with a one-line message naming the file, the tensor and the bad value.
+ * @throws OmninetError `LIMIT_EXCEEDED` when the header is over `maxHeaderBytes` or has more than `maxTensors` entries.
  */
 export function readSafetensors(bytes: Uint8Array, options: ReadSafetensorsOptions = {}): SafetensorsFile {
   const source = options.source ?? 'safetensors data';
@@ -74,6 +81,17 @@ export function readSafetensors(bytes: Uint8Array, options: ReadSafetensorsOptio
   const header = parseHeader(bytes.subarray(8, 8 + headerLength), source);
   const dataSection = bytes.subarray(8 + headerLength);
 
+  const maxTensors = options.maxTensors ?? DEFAULT_MAX_TENSORS;
+  const entryCount = Object.keys(header).length;
+  if (entryCount > maxTensors) {
+    throw new OmninetError(
+      'LIMIT_EXCEEDED',
+      `${source}: header has ${entryCount} entries, over maxTensors ${maxTensors}; raise options.maxTensors if the file is trusted`,
+    );
+  }
+
+  // Every tensor must lie inside the data section and no two may overlap, so the decoded
+  // tensors never total more than the file's own size (twice it for F16 and BF16).
   let metadata: Record<string, string> = {};
   const entries: TensorEntry[] = [];
   for (const [name, value] of Object.entries(header)) {
@@ -112,9 +130,9 @@ function readHeaderLength(bytes: Uint8Array, source: string, maxHeaderBytes: num
     );
   }
   if (headerLength > BigInt(maxHeaderBytes)) {
-    throw fail(
-      source,
-      `header length ${headerLength} exceeds maxHeaderBytes ${maxHeaderBytes}; raise options.maxHeaderBytes if the file is trusted`,
+    throw new OmninetError(
+      'LIMIT_EXCEEDED',
+      `${source}: header length ${headerLength} exceeds maxHeaderBytes ${maxHeaderBytes}; raise options.maxHeaderBytes if the file is trusted`,
     );
   }
   return Number(headerLength);
@@ -136,10 +154,23 @@ function parseHeader(headerBytes: Uint8Array, source: string): Record<string, un
     throw fail(source, `header is not valid JSON (${reason}); header starts with ${quoteExcerpt(text)}`);
   }
 
+  // A valid header nests three levels (entries, then shapes). Deeper values would overflow the
+  // stack when an error message prints them.
+  if (nestsDeeperThan(header, MAX_HEADER_NESTING)) {
+    throw fail(source, `header nests JSON deeper than ${MAX_HEADER_NESTING} levels; expected tensor entries with flat shapes`);
+  }
   if (!isPlainObject(header)) {
     throw fail(source, `header is ${describeJson(header)}; expected a JSON object mapping tensor names to entries`);
   }
   return header;
+}
+
+/** Returns true when `value` nests arrays or objects more than `limit` levels deep. It stops at the limit, so deep input costs little. */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (limit === 0) return true;
+  const items = Array.isArray(value) ? value : Object.values(value);
+  return items.some((item) => nestsDeeperThan(item, limit - 1));
 }
 
 function validateMetadata(value: unknown, source: string): Record<string, string> {

@@ -1,6 +1,6 @@
 import { OmninetError } from '../errors.js';
 import { readSafetensors, type SafetensorsFile } from '../io/safetensors.js';
-import { configFromMetadata, resolveConfig, VARIANTS, type OmninetConfig, type OmninetOptions, type Variant } from './config.js';
+import { checkDepth, configFromMetadata, resolveConfig, VARIANTS, type OmninetConfig, type OmninetOptions, type Variant } from './config.js';
 import { expectedParameters } from './parameters.js';
 
 export type ParameterMap = Map<string, { shape: number[]; data: Float32Array }>;
@@ -12,7 +12,12 @@ export type CheckpointConfigOptions = Partial<OmninetOptions>;
  * Reads a safetensors checkpoint: the config from `__metadata__.config` (or inferred from the
  * tensors plus `options`), then every parameter checked against that config by name and shape.
  */
-export function readCheckpoint(bytes: Uint8Array, source: string, options: CheckpointConfigOptions = {}): { config: OmninetConfig; parameters: ParameterMap } {
+export function readCheckpoint(
+  bytes: Uint8Array,
+  source: string,
+  options: CheckpointConfigOptions = {},
+  checks: CheckpointChecks = {},
+): { config: OmninetConfig; parameters: ParameterMap } {
   // performer-pytorch's redraw counter is an int64 buffer, not a weight.
   const file = readSafetensors(bytes, { source, skip: (name) => name.endsWith('calls_since_last_redraw') });
   let config: OmninetConfig;
@@ -23,7 +28,26 @@ export function readCheckpoint(bytes: Uint8Array, source: string, options: Check
     config = inferConfig(file, source, options);
   }
   const parameters = checkParameters(file, config, source);
+  if (!checks.allowNonFinite) checkWeightsFinite(parameters, source);
   return { config, parameters };
+}
+
+export interface CheckpointChecks {
+  /** Load weights that hold NaN or infinity instead of refusing them. Default false. */
+  allowNonFinite?: boolean;
+}
+
+/** @throws OmninetError `NON_FINITE` naming the first tensor and flat index that is NaN or infinite. */
+export function checkWeightsFinite(parameters: ParameterMap, source: string): void {
+  for (const [name, { shape, data }] of parameters) {
+    for (let i = 0; i < data.length; i++) {
+      if (Number.isFinite(data[i])) continue;
+      throw new OmninetError(
+        'NON_FINITE',
+        `${source}: weight "${name}" [${shape.join(', ')}] holds ${data[i]} at flat index ${i}; fix the checkpoint, or pass allowNonFinite: true to load it anyway`,
+      );
+    }
+  }
 }
 
 /** Rejects config options that contradict the checkpoint's own `__metadata__.config`. */
@@ -91,6 +115,8 @@ function inferConfig(file: SafetensorsFile, source: string, options: CheckpointC
   }
   omniLayers.sort((a, b) => a - b);
   depth = options.depth ?? depth;
+  // The pool schedule search below costs depth² steps, so a hostile layer index must stop here.
+  checkDepth(depth);
 
   // heads·dimHead is fixed by to_qkv; splitting it needs one of the two, or the projection matrix.
   const inner = qkv[0] / 3;

@@ -1,4 +1,5 @@
 import { OmninetError } from '../errors.js';
+import { nestsDeeperThan } from '../io/safetensors.js';
 
 export type Variant = 'omninet' | 'omninet-causal-axial' | 'omninet-causal-omni';
 
@@ -58,6 +59,19 @@ export function omniSchedule(variant: Variant, depth: number, poolEvery: number)
   return { layers, poolSizes };
 }
 
+/**
+ * Largest depth a config may have. Schedules and parameter lists are built per layer before any
+ * weight is read, so the bound keeps a hostile config from costing time and memory up front.
+ */
+export const MAX_DEPTH = 4096;
+
+/** @throws OmninetError `LIMIT_EXCEEDED` when `depth` is over `MAX_DEPTH`. */
+export function checkDepth(depth: number): void {
+  if (depth > MAX_DEPTH) {
+    throw new OmninetError('LIMIT_EXCEEDED', `depth ${depth} exceeds the limit of ${MAX_DEPTH} layers`);
+  }
+}
+
 /** Returns performer-pytorch's default number of random features, floor(d·ln d). */
 export function defaultNbFeatures(dimHead: number): number {
   return Math.floor(dimHead * Math.log(dimHead));
@@ -77,6 +91,7 @@ export function resolveConfig(options: OmninetOptions): OmninetConfig {
 
   const dim = positiveInteger('dim', options.dim);
   const depth = positiveInteger('depth', options.depth);
+  checkDepth(depth);
   const heads = positiveInteger('heads', options.heads ?? 8);
   const dimHead = positiveInteger('dimHead', options.dimHead ?? 64);
   const poolLayerTokensEvery = positiveInteger('poolLayerTokensEvery', options.poolLayerTokensEvery ?? 2);
@@ -136,6 +151,10 @@ export function configFromMetadata(json: string, source: string): OmninetConfig 
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new OmninetError('INVALID_CHECKPOINT', `${source}: __metadata__.config must be a JSON object, got ${json.slice(0, 60)}`);
+  }
+  // The config is flat. Deeper values would overflow the stack when an error message prints them.
+  if (nestsDeeperThan(raw, 4)) {
+    throw new OmninetError('INVALID_CHECKPOINT', `${source}: __metadata__.config nests JSON deeper than 4 levels; expected a flat object of numbers and strings`);
   }
   const c = raw as Record<string, unknown>;
   if (c.gelu !== undefined && c.gelu !== 'erf') {

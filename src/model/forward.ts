@@ -1,19 +1,35 @@
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { OmninetError } from '../errors.js';
+import type { OpArgs } from '../kernels/ops.js';
 import type { Tensor } from '../tensor.js';
 import type { OmninetConfig } from './config.js';
 
 /** Weights already on the dispatcher's primary backend, by state-dict name. */
 export type ResidentWeights = ReadonlyMap<string, Tensor>;
 
+/**
+ * The two steps that mix positions, as a decoder runs them for one new position (seq = 1) from its
+ * caches: each returns what the full-sequence op returns for the last position. See decoder.ts.
+ */
+export interface DecodeSteps {
+  /** Causal self-attention of layer `layer`: qkv [batch, 1, 3·heads·dimHead] → [batch, 1, heads·dimHead]. */
+  selfAttention(layer: number, qkv: Tensor): Promise<Tensor>;
+
+  /** Causal FAVOR+ (omninet-causal-omni) of omni layer `omniIndex` over this position's L tokens, continuing its running state. */
+  causalFavor(omniIndex: number, args: Omit<OpArgs['causalLinearAttention'], 'state'>): Promise<Tensor>;
+}
+
 interface ForwardContext {
   config: OmninetConfig;
   weights: ResidentWeights;
-  ops: Dispatcher;
+  /** The dispatcher, or an OpScope over it for one call. */
+  ops: Pick<Dispatcher, 'run'>;
   batch: number;
   seq: number;
   /** [batch, seq], 1 = real token; null when every token is real. */
   mask: Uint8Array | null;
+  /** Set when a decoder runs one position (seq = 1) against its caches. */
+  decode?: DecodeSteps;
 }
 
 /**
@@ -37,14 +53,14 @@ export async function forwardLayers(ctx: Omit<ForwardContext, 'seq' | 'batch'>, 
     const p = `layers.${i}`;
 
     // x is hiddens[last] here, so the first step must keep it.
-    x = await selfAttentionBlock(c, x, p, causal);
+    x = await selfAttentionBlock(c, x, i, causal);
     x = replace(x, await feedForwardBlock(c, x, p));
     if (config.variant === 'omninet-causal-axial') x = replace(x, await ops.run('add', { a: x, b: positionRow(c, i + 1) }));
 
     const omniIndex = config.omniLayers.indexOf(i);
     if (omniIndex >= 0) {
       const layers = config.omniPoolSizes[omniIndex];
-      const pooled = await omniAttention(c, [...hiddens.slice(hiddens.length - (layers - 1)), x], p, layers);
+      const pooled = await omniAttention(c, [...hiddens.slice(hiddens.length - (layers - 1)), x], p, layers, omniIndex);
       x = replace(x, await ops.run('add', { a: x, b: pooled }), pooled);
     }
     hiddens.push(x);
@@ -58,23 +74,26 @@ export async function forwardLayers(ctx: Omit<ForwardContext, 'seq' | 'batch'>, 
 }
 
 /** Returns x + to_out(Attn(to_qkv(LN0(x)))); self-attention is causal in both causal variants. */
-async function selfAttentionBlock(c: ForwardContext, x: Tensor, p: string, causal: boolean): Promise<Tensor> {
+async function selfAttentionBlock(c: ForwardContext, x: Tensor, layer: number, causal: boolean): Promise<Tensor> {
   const { config, ops } = c;
+  const p = `layers.${layer}`;
   const normed = await ops.run('layerNorm', { x, gamma: w(c, `${p}.0.norm.weight`), beta: w(c, `${p}.0.norm.bias`), eps: config.layernormEps });
 
   const qkv = await ops.run('linear', { x: normed, weight: w(c, `${p}.0.fn.to_qkv.weight`), bias: null, activation: 'none' });
   normed.dispose();
 
-  const attended = await ops.run('attention', {
-    qkv,
-    batch: c.batch,
-    seq: c.seq,
-    heads: config.heads,
-    dimHead: config.dimHead,
-    scale: config.dimHead ** -0.5,
-    causal,
-    mask: c.mask,
-  });
+  const attended = c.decode
+    ? await c.decode.selfAttention(layer, qkv)
+    : await ops.run('attention', {
+        qkv,
+        batch: c.batch,
+        seq: c.seq,
+        heads: config.heads,
+        dimHead: config.dimHead,
+        scale: config.dimHead ** -0.5,
+        causal,
+        mask: c.mask,
+      });
   qkv.dispose();
 
   const projected = await ops.run('linear', { x: attended, weight: w(c, `${p}.0.fn.to_out.0.weight`), bias: w(c, `${p}.0.fn.to_out.0.bias`), activation: 'none' });
@@ -105,7 +124,7 @@ async function feedForwardBlock(c: ForwardContext, x: Tensor, p: string): Promis
  * Omni attention over L hiddens flattened position-major (token p of hiddens[l] at index p·L + l),
  * max-pooled back to [batch, seq, dim]. No LayerNorm and no inner residual.
  */
-async function omniAttention(c: ForwardContext, hiddens: Tensor[], p: string, layers: number): Promise<Tensor> {
+async function omniAttention(c: ForwardContext, hiddens: Tensor[], p: string, layers: number, omniIndex: number): Promise<Tensor> {
   const { config, ops, batch, seq } = c;
   const tokens = seq * layers;
   const stacked = await ops.run('stackLayers', { hiddens, batch, seq, dim: config.dim }); // [batch, seq·L, dim]
@@ -130,10 +149,7 @@ async function omniAttention(c: ForwardContext, hiddens: Tensor[], p: string, la
     outWeight = `${p}.2.to_out.0.weight`;
     outBias = `${p}.2.to_out.0.bias`;
   } else {
-    if (config.variant === 'omninet-causal-omni') {
-      // TODO: causal FAVOR+ over the position-major order needs the causal linear-attention kernels.
-      throw new OmninetError('BACKEND_UNAVAILABLE', 'variant omninet-causal-omni is not supported yet; use omninet or omninet-causal-axial');
-    }
+    // FAVOR+; masked tokens are never keys.
     const tokenMask = c.mask ? repeatMask(c.mask, batch, seq, layers) : null;
     const projection = w(c, `${p}.2.fast_attention.projection_matrix`);
     const common = { batch, tokens, heads: config.heads, dimHead: config.dimHead, mask: tokenMask };
@@ -141,16 +157,23 @@ async function omniAttention(c: ForwardContext, hiddens: Tensor[], p: string, la
     const q = await ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_q.weight`), bias: null, activation: 'none' });
     const queryFeatures = await ops.run('favorFeatures', { x: q, projection, kind: 'query', ...common });
     q.dispose();
-
     const k = await ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_k.weight`), bias: null, activation: 'none' });
-    const keyFeatures = await ops.run('favorFeatures', { x: k, projection, kind: 'key', ...common });
-    k.dispose();
-
-    const v = await ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_v.weight`), bias: null, activation: 'none' });
-    attended = await ops.run('linearAttention', { queryFeatures, keyFeatures, v, ...common });
+    if (config.variant === 'omninet-causal-omni') {
+      // Causal over the flattened index p·L + l: the op keeps the key stabiliser as a running max.
+      const v = await ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_v.weight`), bias: null, activation: 'none' });
+      const args = { queryFeatures, k, v, projection, ...common };
+      attended = c.decode ? await c.decode.causalFavor(omniIndex, args) : await ops.run('causalLinearAttention', { ...args, state: null });
+      k.dispose();
+      v.dispose();
+    } else {
+      const keyFeatures = await ops.run('favorFeatures', { x: k, projection, kind: 'key', ...common });
+      k.dispose();
+      const v = await ops.run('linear', { x: stacked, weight: w(c, `${p}.2.to_v.weight`), bias: null, activation: 'none' });
+      attended = await ops.run('linearAttention', { queryFeatures, keyFeatures, v, ...common });
+      keyFeatures.dispose();
+      v.dispose();
+    }
     queryFeatures.dispose();
-    keyFeatures.dispose();
-    v.dispose();
     outWeight = `${p}.2.to_out.weight`;
     outBias = `${p}.2.to_out.bias`;
   }

@@ -1,10 +1,13 @@
-import { Dispatcher, type DispatchOptions, type DispatchStats } from '../dispatch/dispatcher.js';
+import { Dispatcher, DISPATCH_OPTION_KEYS, pickDispatchOptions, type DispatchOptions, type DispatchStats } from '../dispatch/dispatcher.js';
 import { OmninetError } from '../errors.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import type { Tensor } from '../tensor.js';
 import type { ParameterMap } from './checkpoint.js';
 import { checkOptionKeys, configToMetadata, resolveConfig, type OmninetConfig, type OmninetOptions } from './config.js';
+import { OmninetDecoder, type DecoderOptions } from './decoder.js';
 import { forwardLayers } from './forward.js';
+import { checkWasmForward } from './memory-budget.js';
+import { OpScope, throwIfAborted } from './op-scope.js';
 import { randomParameters } from './random-init.js';
 
 export interface ForwardOptions {
@@ -12,6 +15,8 @@ export interface ForwardOptions {
   shape: readonly number[];
   /** [batch, seq] (or [seq]), 1 or true = real token, 0 or false = padding. */
   mask?: Uint8Array | readonly boolean[] | readonly number[] | null;
+  /** Aborts the forward between two ops with an ABORTED error; the model stays usable. */
+  signal?: AbortSignal;
 }
 
 /** A loaded OmniNet: host parameters plus their resident copies on the chosen backend. */
@@ -28,12 +33,16 @@ export class OmninetModel {
     this.dispatchOptions = dispatchOptions;
   }
 
-  /** Creates the backends and uploads the weights once; later calls return the same promise. */
-  init(): Promise<{ dispatcher: Dispatcher; weights: Map<string, Tensor> }> {
+  /**
+   * Creates the backends and uploads the weights once; later calls return the same promise.
+   * `onUpload` is called after each parameter tensor is uploaded, for the call that starts the upload only.
+   */
+  init(onUpload?: (uploaded: number, total: number) => void): Promise<{ dispatcher: Dispatcher; weights: Map<string, Tensor> }> {
     this.assertAlive();
     this.ready ??= (async () => {
       const dispatcher = await Dispatcher.create(this.dispatchOptions);
       const weights = new Map<string, Tensor>();
+      let uploaded = 0;
       for (const [name, { shape, data }] of this.parameters) {
         if (name === 'layer_pos_emb') {
           // One row per layer, each added to every token.
@@ -43,6 +52,7 @@ export class OmninetModel {
         } else {
           weights.set(name, dispatcher.upload(data, shape, true));
         }
+        onUpload?.(++uploaded, this.parameters.size);
       }
       return { dispatcher, weights };
     })();
@@ -65,21 +75,47 @@ export class OmninetModel {
    */
   async forward(x: Float32Array, options: ForwardOptions): Promise<Float32Array> {
     this.assertAlive();
+    throwIfAborted(options?.signal, 'forward');
     const { batch, seq } = checkInput(x, options, this.config.dim);
     const mask = normalizeMask(options.mask, batch, seq);
     checkFinite(x, mask, this.config.dim);
 
     const { dispatcher, weights } = await this.init();
-    const input = dispatcher.upload(x, [batch, seq, this.config.dim]);
-    const output = await forwardLayers({ config: this.config, weights, ops: dispatcher, mask }, input, batch, seq);
-    try {
-      const y = await dispatcher.download(output);
-      if (mask) zeroPadded(y, mask, this.config.dim);
-      checkOutputFinite(y, this.config.dim);
-      return y;
-    } finally {
-      output.dispose();
-    }
+    // NOTE: under 'auto' a large forward may move to WebGPU, so only an explicit wasm backend is checked up front;
+    // elsewhere the wasm allocator still raises LIMIT_EXCEEDED when its memory would pass 4 GiB.
+    if (this.dispatchOptions.backend === 'wasm') checkWasmForward(this.config, batch, seq);
+
+    // When a GPU fails mid-forward, the forward runs again from x on the CPU backend.
+    return dispatcher.withFallback(async () => {
+      const scope = new OpScope(dispatcher, options.signal, 'forward');
+      const input = dispatcher.upload(x, [batch, seq, this.config.dim]);
+      let output: Tensor;
+      try {
+        output = await forwardLayers({ config: this.config, weights, ops: scope, mask }, input, batch, seq);
+      } catch (error) {
+        // An abort or a failure midway leaves intermediates that forwardLayers never got to free.
+        input.dispose();
+        scope.disposeAll();
+        throw error;
+      }
+      try {
+        const y = await dispatcher.download(output);
+        if (mask) zeroPadded(y, mask, this.config.dim);
+        checkOutputFinite(y, this.config.dim);
+        return y;
+      } finally {
+        output.dispose();
+      }
+    });
+  }
+
+  /**
+   * Returns a decoder that runs this causal model one position at a time, carrying key/value
+   * caches and (omninet-causal-omni) running FAVOR+ states. Raises for variant omninet.
+   */
+  createDecoder(options: DecoderOptions): OmninetDecoder {
+    this.assertAlive();
+    return new OmninetDecoder(this, options);
   }
 
   /** Returns the checkpoint as safetensors bytes with `__metadata__.config`. */
@@ -111,7 +147,7 @@ export class Omninet extends OmninetModel {
       throw new OmninetError('INVALID_ARGUMENT', `Omninet takes variant omninet, got "${options.variant}"; use OmninetCausal for the causal variants`);
     }
     const config = resolveConfig({ ...options, variant: 'omninet' });
-    super(config, randomParameters(config, options.seed ?? 0), { backend: options.backend, ops: options.ops });
+    super(config, randomParameters(config, options.seed ?? 0), pickDispatchOptions(options));
   }
 }
 
@@ -127,7 +163,7 @@ export class OmninetCausal extends OmninetModel {
       throw new OmninetError('INVALID_ARGUMENT', 'OmninetCausal takes variant omninet-causal-axial or omninet-causal-omni; use Omninet for omninet');
     }
     const config = resolveConfig({ ...options, variant });
-    super(config, randomParameters(config, options.seed ?? 0), { backend: options.backend, ops: options.ops });
+    super(config, randomParameters(config, options.seed ?? 0), pickDispatchOptions(options));
   }
 }
 
@@ -135,7 +171,7 @@ function checkRandomModelOptions(options: RandomModelOptions): void {
   if (typeof options !== 'object' || options === null) {
     throw new OmninetError('INVALID_ARGUMENT', `model options must be an object like { dim: 512, depth: 6 }, got ${String(options)}`);
   }
-  checkOptionKeys(options, ['backend', 'ops', 'seed']);
+  checkOptionKeys(options, [...DISPATCH_OPTION_KEYS, 'seed']);
   if (options.seed !== undefined && !(Number.isInteger(options.seed) && options.seed >= 0)) {
     throw new OmninetError('INVALID_ARGUMENT', `seed must be a non-negative integer, got ${String(options.seed)}`);
   }

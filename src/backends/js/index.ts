@@ -6,5 +6,7 @@ import './kernels/attention.js';
 import './kernels/favor-features.js';
 import './kernels/linear-attention.js';
 import './kernels/layers.js';
+import './kernels/causal-linear-attention.js';
+import './kernels/key-value-cache.js';
 
 export { JsBackend, jsData } from './backend.js';

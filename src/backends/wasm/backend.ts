@@ -7,7 +7,8 @@ import { instantiateKernels, type WasmKernels, type WasmSource } from './module.
 export interface WasmBackendOptions {
   /**
    * The kernel module: its bytes, a compiled WebAssembly.Module, or a URL (a string is resolved
-   * against this file). Defaults to build/omninet-simd.wasm next to the package.
+   * against this file). Defaults to the build that `defaultKernelBuild()` names, from build/
+   * next to the package.
    */
   module?: WasmSource;
 }
@@ -158,9 +159,4 @@ export function asWasmBackend(backend: Backend, what: string): WasmBackend {
   return backend;
 }
 
-/** Raises SHAPE_MISMATCH unless `tensor` contains exactly `size` values. */
-export function assertSize(tensor: Tensor, size: number, what: string, name: string): void {
-  if (tensor.size !== size) {
-    throw new OmninetError('SHAPE_MISMATCH', `${what}: ${name} has shape [${tensor.shape.join(', ')}] (${tensor.size} values), expected ${size} values`);
-  }
-}
+export { assertSize } from '../backend.js';

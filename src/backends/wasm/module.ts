@@ -1,4 +1,5 @@
 import { OmninetError } from '../../errors.js';
+import { describeRuntime } from '../../runtime-info.js';
 
 /**
  * Exports of the AssemblyScript module (assembly/index.ts). Pointers are byte offsets into
@@ -10,6 +11,8 @@ export interface WasmKernels {
   packedLinearSize(outFeatures: number, inFeatures: number): number;
   packLinearWeight(weight: number, packed: number, outFeatures: number, inFeatures: number): void;
   linearForward(x: number, packed: number, bias: number, y: number, rows: number, outFeatures: number, inFeatures: number): void;
+  /** linearForward, then GELU on y, fused into the GEMM's last pass. */
+  linearGeluForward(x: number, packed: number, bias: number, y: number, rows: number, outFeatures: number, inFeatures: number): void;
   gelu(x: number, y: number, size: number): void;
   addBroadcast(a: number, b: number, y: number, size: number, period: number): void;
   layerNorm(x: number, gamma: number, beta: number, y: number, rows: number, dim: number, eps: number): void;
@@ -54,6 +57,38 @@ export interface WasmKernels {
   ): void;
   stackLayer(src: number, dst: number, rows: number, dim: number, layers: number, layer: number): void;
   maxPoolLayers(x: number, y: number, rows: number, layers: number, dim: number): void;
+  causalLinearAttentionScratchBytes(nbFeatures: number, dimHead: number): number;
+  causalLinearAttention(
+    queryFeatures: number,
+    u: number,
+    k: number,
+    v: number,
+    mask: number,
+    stateIn: number,
+    out: number,
+    stateOut: number,
+    scratch: number,
+    batch: number,
+    tokens: number,
+    heads: number,
+    dimHead: number,
+    nbFeatures: number,
+  ): void;
+  attentionDecodeScratchBytes(heads: number, dimHead: number): number;
+  attentionDecode(
+    q: number,
+    queryStride: number,
+    cache: number,
+    mask: number,
+    out: number,
+    scratch: number,
+    batch: number,
+    capacity: number,
+    length: number,
+    heads: number,
+    dimHead: number,
+    scale: number,
+  ): void;
 }
 
 const KERNEL_NAMES = [
@@ -61,6 +96,7 @@ const KERNEL_NAMES = [
   'packedLinearSize',
   'packLinearWeight',
   'linearForward',
+  'linearGeluForward',
   'gelu',
   'addBroadcast',
   'layerNorm',
@@ -71,13 +107,23 @@ const KERNEL_NAMES = [
   'linearAttention',
   'stackLayer',
   'maxPoolLayers',
+  'causalLinearAttentionScratchBytes',
+  'causalLinearAttention',
+  'attentionDecodeScratchBytes',
+  'attentionDecode',
 ] as const;
 
 /** Source of the kernel module: its bytes, a compiled module, or a URL to read. */
 export type WasmSource = ArrayBuffer | ArrayBufferView | WebAssembly.Module | URL | string;
 
-// Resolves to <package>/build/ from both src/backends/wasm/ and dist/backends/wasm/.
-const DEFAULT_MODULE_URL = new URL('../../../build/omninet-simd.wasm', import.meta.url);
+/** The two builds of the kernel module: asconfig targets "release" and "release-relaxed". */
+export type KernelBuild = 'simd' | 'relaxed-simd';
+
+// Resolve to <package>/build/ from both src/backends/wasm/ and dist/backends/wasm/.
+const MODULE_URLS: Record<KernelBuild, URL> = {
+  simd: new URL('../../../build/omninet-simd.wasm', import.meta.url),
+  'relaxed-simd': new URL('../../../build/omninet-relaxed-simd.wasm', import.meta.url),
+};
 
 // A module with one function `() -> v128` whose body is `i8x16.splat(i32.const 0)`: it validates
 // only where the engine supports fixed-width SIMD.
@@ -93,9 +139,28 @@ export function isSimdSupported(): boolean {
   return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 }
 
-let defaultModule: Promise<WebAssembly.Module> | undefined;
+/**
+ * Returns the build that the default module comes from: relaxed SIMD where the engine validates
+ * f32x4.relaxed_madd (Chromium, Deno; Node 20 only with --experimental-wasm-relaxed-simd), plain
+ * SIMD otherwise, or when the environment variable OMNINET_WASM_BUILD is "simd". After the
+ * relaxed build failed to load, plain SIMD.
+ */
+export function defaultKernelBuild(): KernelBuild {
+  if (loadedBuild) return loadedBuild;
+  const runtime = describeRuntime();
+  // Node only: in Deno, a package that reads process.env needs --allow-env (or prompts for it).
+  const env = runtime.platform === 'node' ? (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env : undefined;
+  if (env?.OMNINET_WASM_BUILD === 'simd') return 'simd';
+  return runtime.wasmRelaxedSimd ? 'relaxed-simd' : 'simd';
+}
 
-/** Compiles the kernel module from `source`, or from build/omninet-simd.wasm (compiled once per process). */
+let defaultModule: Promise<WebAssembly.Module> | undefined;
+let loadedBuild: KernelBuild | undefined;
+
+/**
+ * Compiles the kernel module from `source`, or else the default build (see defaultKernelBuild)
+ * from build/, once per process.
+ */
 export async function compileKernelModule(source?: WasmSource): Promise<WebAssembly.Module> {
   if (!isSimdSupported()) {
     throw new OmninetError(
@@ -108,10 +173,12 @@ export async function compileKernelModule(source?: WasmSource): Promise<WebAssem
     return compileBytes(source, 'the provided bytes');
   }
 
-  const url = source === undefined ? DEFAULT_MODULE_URL : new URL(source, import.meta.url);
-  if (source !== undefined) return compileBytes(await readModuleBytes(url), url.href);
+  if (source !== undefined) {
+    const url = new URL(source, import.meta.url);
+    return compileBytes(await readModuleBytes(url), url.href);
+  }
 
-  defaultModule ??= readModuleBytes(url).then((bytes) => compileBytes(bytes, url.href));
+  defaultModule ??= compileDefaultModule();
   try {
     return await defaultModule;
   } catch (error) {
@@ -142,6 +209,25 @@ export async function instantiateKernels(source?: WasmSource): Promise<WasmKerne
     }
   }
   return exports as unknown as WasmKernels;
+}
+
+/** Compiles the default build, falling back to plain SIMD when the relaxed build cannot be read or compiled. */
+async function compileDefaultModule(): Promise<WebAssembly.Module> {
+  const build = defaultKernelBuild();
+  if (build === 'relaxed-simd') {
+    const url = MODULE_URLS['relaxed-simd'];
+    try {
+      const module = await compileBytes(await readModuleBytes(url), url.href);
+      loadedBuild = 'relaxed-simd';
+      return module;
+    } catch {
+      // For example a bundle that ships only build/omninet-simd.wasm.
+    }
+  }
+  const url = MODULE_URLS.simd;
+  const module = await compileBytes(await readModuleBytes(url), url.href);
+  loadedBuild = 'simd';
+  return module;
 }
 
 async function readModuleBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {

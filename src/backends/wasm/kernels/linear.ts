@@ -22,13 +22,11 @@ registerKernel({
     let y: number;
     try {
       y = wasm.allocate(rows * outFeatures * 4);
-      wasm.kernels.linearForward(xPointer, packed, biasPointer, y, rows, outFeatures, inFeatures);
+      const forward = activation === 'gelu' ? wasm.kernels.linearGeluForward : wasm.kernels.linearForward;
+      forward(xPointer, packed, biasPointer, y, rows, outFeatures, inFeatures);
     } finally {
       if (!weight.persistent) wasm.release(packed);
     }
-
-    // NOTE: GELU runs as a second pass over y until the GEMM fuses it.
-    if (activation === 'gelu') wasm.kernels.gelu(y, y, rows * outFeatures);
     return wasm.tensorAt(y, [...x.shape.slice(0, -1), outFeatures]);
   },
 });

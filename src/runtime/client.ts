@@ -1,0 +1,91 @@
+import * as Comlink from 'comlink';
+import type { BackendPolicy } from '../dispatch/dispatcher.js';
+import type { LoadOptions, ModelSource } from '../model/load.js';
+import { currentPlatform, type RuntimeInfo } from '../runtime-info.js';
+import { WorkerConnection } from './connection.js';
+import { RemoteModel } from './remote-model.js';
+import { startWorker } from './start-worker.js';
+import { transferArray } from './transfer.js';
+
+export interface CreateWorkerOptions {
+  /** Backend of the models this Worker loads, unless loadModel names another (default 'auto'). */
+  backend?: BackendPolicy;
+  /**
+   * The Worker script, by default worker.js beside this module. A bundle made by a tool that does
+   * not follow `new Worker(new URL(…, import.meta.url))` needs that file copied beside it, or its URL here.
+   */
+  url?: URL | string;
+  /** Shown in debuggers (default "omninet"). */
+  name?: string;
+}
+
+/**
+ * Starts a Worker (a module Worker in browsers and Deno, worker_threads in Node) that runs
+ * models off the caller's thread, and resolves once its backend is ready.
+ */
+export async function createWorker(options: CreateWorkerOptions = {}): Promise<OmninetWorker> {
+  const connection = new WorkerConnection(await startWorker(options.url, options.name ?? 'omninet'));
+  try {
+    const policy = options.backend ?? 'auto';
+    const { runtime, backend } = await connection.call((api) => api.start(policy));
+    if (backend === 'webgpu') connection.markGpuUse();
+    return new OmninetWorker(connection, runtime, backend, policy);
+  } catch (error) {
+    await connection.terminate();
+    throw error;
+  }
+}
+
+/** A running Worker: loadModel() as in the caller's thread, and terminate(). */
+export class OmninetWorker {
+  /** The Worker's own runtime, from describeRuntime() there. */
+  readonly runtime: RuntimeInfo;
+  /** The backend the Worker created at start: 'webgpu', 'wasm' or 'js'. */
+  readonly backend: string;
+  private readonly connection: WorkerConnection;
+  private readonly policy: BackendPolicy;
+
+  /** Use createWorker(). */
+  constructor(connection: WorkerConnection, runtime: RuntimeInfo, backend: string, policy: BackendPolicy) {
+    this.connection = connection;
+    this.runtime = runtime;
+    this.backend = backend;
+    this.policy = policy;
+  }
+
+  /**
+   * Loads a checkpoint in the Worker. A path or URL is read there; bytes are transferred (the
+   * caller's array is empty afterwards). `onProgress` is called back across the boundary.
+   */
+  async loadModel(source: ModelSource, options: LoadOptions = {}): Promise<RemoteModel> {
+    const { onProgress, ...rest } = options;
+
+    // Under 'auto' the dispatcher moves large ops to WebGPU when the Worker has an adapter.
+    const policy = rest.backend ?? this.policy;
+    if (policy === 'webgpu' || (policy === 'auto' && this.runtime.webgpu) || Object.values(rest.ops ?? {}).includes('webgpu')) {
+      this.connection.markGpuUse();
+    }
+
+    const progress = onProgress ? Comlink.proxy(onProgress) : undefined;
+    const { id, config, backend } = await this.connection.call((api) => api.loadModel(sendableSource(source), rest, progress));
+    return new RemoteModel(this.connection, id, config, backend);
+  }
+
+  /**
+   * Rejects pending calls with a DISPOSED error, frees the Worker's models and stops it. Node keeps
+   * no process alive for an idle Worker, but terminate it to free its memory.
+   */
+  terminate(): Promise<void> {
+    return this.connection.terminate();
+  }
+}
+
+/** URL objects do not survive structured cloning, and a relative URL means the page's, not the Worker script's. */
+function sendableSource(source: ModelSource): ModelSource {
+  if (source instanceof ArrayBuffer) return Comlink.transfer(source, [source]);
+  if (source instanceof URL) return source.href;
+  if (typeof source === 'string' && currentPlatform() === 'browser') {
+    return new URL(source, (globalThis as { location?: { href: string } }).location?.href).href;
+  }
+  return transferArray(source);
+}
