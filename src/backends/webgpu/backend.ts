@@ -108,7 +108,7 @@ export class WebGpuBackend implements Backend {
 
     // A pooled buffer may still be read by recorded commands, which must run before the write.
     const buffer = this.storagePool.acquire(this.checkedBytes(size, shape));
-    if (this.recorder.hasPendingCommands) this.recorder.flush();
+    if (this.recorder.hasPendingCommands) this.recorder.submit();
     this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, size * 4);
     return new Tensor(shape, this, buffer);
   }
@@ -131,6 +131,9 @@ export class WebGpuBackend implements Backend {
       // `staging` stays referenced until the map settles: Dawn aborts maps of collected buffers.
       await staging.mapAsync(MAP_MODE_READ, 0, bytes);
     } catch (error) {
+      // Settle the popped error scopes before giving up (see CommandRecorder); a lost device
+      // resolves them, and the timeout covers one that never does.
+      await Promise.race([this.recorder.takeErrors(), delay(1000)]);
       throw await this.mapFailure(error);
     }
     await this.throwCapturedErrors();
@@ -156,13 +159,8 @@ export class WebGpuBackend implements Backend {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (!this.lostInfo) {
-      try {
-        this.recorder.flush();
-      } catch {
-        // The device is going away; nothing recorded matters any more.
-      }
-    }
+    // Nothing recorded matters any more, and popping the error scopes here would leave promises
+    // pending while a worker thread may be ending.
     this.recorder.destroy();
     this.storagePool.destroyAll();
     this.readbackPool.destroyAll();
@@ -289,11 +287,15 @@ export class WebGpuBackend implements Backend {
 
   private async mapFailure(error: unknown): Promise<Error> {
     // The lost promise may settle just after the failed map.
-    const info = this.lostInfo ?? (await Promise.race([this.device.lost, new Promise<null>((resolve) => setTimeout(resolve, 100, null))]));
+    const info = this.lostInfo ?? (await Promise.race([this.device.lost, delay(100)]));
     if (info && !this.disposed) this.lostInfo = info;
     if (this.disposed) return new OmninetError('DISPOSED', 'webgpu download: this webgpu backend was disposed during the readback');
     return info ? lostError(info) : new OmninetError('DEVICE_LOST', `webgpu: reading a buffer back failed: ${(error as Error).message}`, { cause: error });
   }
+}
+
+function delay(ms: number): Promise<null> {
+  return new Promise((resolve) => setTimeout(resolve, ms, null));
 }
 
 function lostError(info: GPUDeviceLostInfo): OmninetError {

@@ -25,8 +25,11 @@ interface ParamsChunk {
  *
  * Parameters are written into CPU copies of uniform buffers and uploaded right before the submit,
  * which the queue orders after every earlier submit that read the same uniform buffers.
+ *
  * Error scopes for out-of-memory and validation errors open with the first command after a
- * submit and close at the submit; `takeErrors` collects what they caught.
+ * `flush` and close at the next `flush`, and `takeErrors` collects what they caught. Only `flush`
+ * pops them, and its caller awaits `takeErrors` right after, because Dawn for Node aborts the
+ * process when a worker thread ends while a popErrorScope promise is pending.
  */
 export class CommandRecorder {
   private encoder: GPUCommandEncoder | null = null;
@@ -84,6 +87,17 @@ export class CommandRecorder {
 
   /** Submits everything recorded as one command buffer and closes the error scopes. */
   flush(): void {
+    this.submit();
+    if (this.scopesOpen) {
+      // Scopes pop in the reverse order of their push.
+      this.pendingErrors.push(this.device.popErrorScope().catch(() => null));
+      this.pendingErrors.push(this.device.popErrorScope().catch(() => null));
+      this.scopesOpen = false;
+    }
+  }
+
+  /** Submits everything recorded as one command buffer; the error scopes stay open. */
+  submit(): void {
     if (this.encoder) {
       this.endPass();
       for (const chunk of this.chunks) this.device.queue.writeBuffer(chunk.buffer, 0, chunk.data, 0, chunk.used);
@@ -95,12 +109,6 @@ export class CommandRecorder {
         this.spareChunks.push(chunk);
       }
       this.afterSubmit();
-    }
-    if (this.scopesOpen) {
-      // Scopes pop in the reverse order of their push.
-      this.pendingErrors.push(this.device.popErrorScope().catch(() => null));
-      this.pendingErrors.push(this.device.popErrorScope().catch(() => null));
-      this.scopesOpen = false;
     }
   }
 
