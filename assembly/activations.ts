@@ -45,22 +45,6 @@ export function gelu(x: usize, y: usize, size: i32): void {
   }
 }
 
-/** Applies GELU in place to `cols` floats of each of `rows` rows that start `stride` bytes apart. */
-export function geluRows(y: usize, stride: usize, rows: i32, cols: i32): void {
-  for (let r = 0; r < rows; r++) {
-    const row = y + <usize>r * stride;
-    let i = 0;
-    for (; i + 4 <= cols; i += 4) {
-      const offset = <usize>i << 2;
-      v128.store(row + offset, gelu4(v128.load(row + offset)));
-    }
-    for (; i < cols; i++) {
-      const offset = <usize>i << 2;
-      store<f32>(row + offset, f32x4.extract_lane(gelu4(f32x4.splat(load<f32>(row + offset))), 0));
-    }
-  }
-}
-
 /** y[i] = a[i] + b[i mod period] for `size` floats, where `period` divides `size`; y may equal a. */
 export function addBroadcast(a: usize, b: usize, y: usize, size: i32, period: i32): void {
   const rows = size / period;

@@ -114,7 +114,12 @@ export async function runBenchmarks(options: SuiteOptions = {}): Promise<BenchRe
     for (const [index, task] of tasks.entries()) {
       if (task.kind === 'op') {
         report(index, `${task.backend} ${task.case.family} ${task.case.label}`);
-        ops.push(await runOpCase(task.case, task.backend, dispatchers.get(task.backend)!, policy));
+        try {
+          ops.push(await runOpCase(task.case, task.backend, dispatchers.get(task.backend)!, policy));
+        } catch (error) {
+          // One failing case (out of memory, say) leaves the others to run.
+          skipped.push({ kind: 'op', label: `${task.case.family} ${task.case.label}`, backend: task.backend, reason: `failed: ${describeFailure(error)}` });
+        }
         continue;
       }
 
@@ -136,7 +141,11 @@ export async function runBenchmarks(options: SuiteOptions = {}): Promise<BenchRe
         skipped.push({ kind: 'forward', label: `${task.variant} ${task.tokens} tokens`, backend: task.backend, reason: failure ?? 'the model was not built' });
         continue;
       }
-      forwards.push(await runForwardCase(current.subject, task.variant, task.backend, task.tokens, policy));
+      try {
+        forwards.push(await runForwardCase(current.subject, task.variant, task.backend, task.tokens, policy));
+      } catch (error) {
+        skipped.push({ kind: 'forward', label: `${task.variant} ${task.tokens} tokens`, backend: task.backend, reason: `failed: ${describeFailure(error)}` });
+      }
     }
   } finally {
     current?.subject.model.dispose();
