@@ -173,8 +173,8 @@ export class Dispatcher {
     } catch (error) {
       const gpu = this.backends.get('webgpu');
       if (!gpu || !isDeviceFailure(error)) throw error;
-      // NOTE: intermediates that the failed run left on a CPU backend (moved tensors, under 'auto'
-      // its input) are not freed; they stay allocated until that backend is disposed.
+      // NOTE: intermediates that the failed run left on a CPU backend (moved tensors, and under
+      // 'auto' its input) are not freed. They stay allocated until that backend is disposed.
       await this.abandon(gpu, error as OmninetError);
       return await work();
     }

@@ -79,7 +79,7 @@ export function defaultNbFeatures(dimHead: number): number {
 
 /** Validates options and fills the reference's defaults. */
 export function resolveConfig(options: OmninetOptions): OmninetConfig {
-  // Limits the parameter count before any array is allocated: wasm32 memory holds at most 4 GiB.
+  // Limits the parameter count before any array is allocated: wasm32 memory has at most 4 GiB.
   const MAX_PARAMETERS = 2 ** 30;
   if (typeof options !== 'object' || options === null) {
     throw new OmninetError('INVALID_ARGUMENT', `model options must be an object like { dim: 512, depth: 6 }, got ${String(options)}`);

@@ -19,8 +19,8 @@ export interface DecodeStepOptions {
    */
   mask?: Uint8Array | readonly boolean[] | readonly number[] | null;
   /**
-   * Aborts the step, while it waits behind earlier steps or when it is about to start, with an
-   * ABORTED error; the caches stay as they were. A step that has started runs to its end.
+   * Signal that aborts the step with an ABORTED error while it waits behind earlier steps or
+   * before it starts. The caches then stay as they were. A step that has started runs to its end.
    */
   signal?: AbortSignal;
 }

@@ -81,8 +81,8 @@ export class OmninetModel {
     checkFinite(x, mask, this.config.dim);
 
     const { dispatcher, weights } = await this.init();
-    // NOTE: under 'auto' a large forward may move to WebGPU, so only an explicit wasm backend is checked up front;
-    // elsewhere the wasm allocator still raises LIMIT_EXCEEDED when its memory would pass 4 GiB.
+    // NOTE: only an explicit wasm backend is checked up front, because under 'auto' a large forward
+    // may move to WebGPU. Elsewhere the wasm allocator raises LIMIT_EXCEEDED past 4 GiB.
     if (this.dispatchOptions.backend === 'wasm') checkWasmForward(this.config, batch, seq);
 
     // When a GPU fails mid-forward, the forward runs again from x on the CPU backend.
@@ -153,7 +153,7 @@ export class Omninet extends OmninetModel {
 
 /**
  * A causal OmniNet with freshly initialised weights: omninet-pytorch's `OmninetCausal`
- * (`omninet-causal-axial`, the default) or the paper's schedule (`omninet-causal-omni`).
+ * (`omninet-causal-axial`, the default) or the layer schedule of the OmniNet paper, Tay et al. 2021 (`omninet-causal-omni`).
  */
 export class OmninetCausal extends OmninetModel {
   constructor(options: RandomModelOptions) {
