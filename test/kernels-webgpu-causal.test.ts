@@ -305,12 +305,15 @@ describe.runIf(runWebGpuTests)('webgpu causal kernels', () => {
     const shapes: Shape[] = [
       { batch: 1, tokens: 1, heads: 1, dimHead: 1, nbFeatures: 1 },
       { batch: 2, tokens: 3, heads: 2, dimHead: 5, nbFeatures: 7 },
+      { batch: 4, tokens: 31, heads: 2, dimHead: 5, nbFeatures: 7 },
+      { batch: 4, tokens: 32, heads: 1, dimHead: 6, nbFeatures: 16 },
+      { batch: 4, tokens: 33, heads: 2, dimHead: 4, nbFeatures: 7 },
       { batch: 4, tokens: 63, heads: 2, dimHead: 8, nbFeatures: 16 },
       { batch: 4, tokens: 65, heads: 3, dimHead: 16, nbFeatures: 33 },
-      { batch: 4, tokens: 200, heads: 2, dimHead: 7, nbFeatures: 4 },
-      { batch: 1, tokens: 300, heads: 1, dimHead: 70, nbFeatures: 40 },
+      { batch: 4, tokens: 200, heads: 2, dimHead: 7, nbFeatures: 7 },
+      { batch: 1, tokens: 300, heads: 1, dimHead: 70, nbFeatures: 33 },
       { batch: 1, tokens: 16384, heads: 2, dimHead: 8, nbFeatures: 16 },
-      { batch: 4, tokens: 4096, heads: 1, dimHead: 4, nbFeatures: 8 },
+      { batch: 4, tokens: 4096, heads: 1, dimHead: 4, nbFeatures: 16 },
     ];
     for (const shape of shapes) {
       for (const masked of [false, true]) {
@@ -332,7 +335,7 @@ describe.runIf(runWebGpuTests)('webgpu causal kernels', () => {
 
     it('continues from its own state', async () => {
       for (const [split, tokens] of [[1, 2], [30, 100], [129, 131]]) {
-        const c = gaussianCase({ batch: 4, tokens, heads: 2, dimHead: 6, nbFeatures: 10 }, split, true);
+        const c = gaussianCase({ batch: 4, tokens, heads: 2, dimHead: 6, nbFeatures: 7 }, split, true);
         const head = cut(c, 0, split);
         const tail = cut(c, split, tokens);
         const whole = await attend(c, gpu);
@@ -353,11 +356,55 @@ describe.runIf(runWebGpuTests)('webgpu causal kernels', () => {
       await expectCaseMatches(cut(c, 150, 300), 'tail after 150', state);
     });
 
+    // Prints the time of one call on the local adapter, for comparing kernel versions. Set OMNINET_TIMING=1 to run it.
+    it.runIf(process.env.OMNINET_TIMING)('times 16384 tokens', async () => {
+      const c = gaussianCase({ batch: 1, tokens: 16384, heads: 2, dimHead: 32, nbFeatures: 32 }, 11, false);
+      await attend(c, gpu);
+      const start = performance.now();
+      await attend(c, gpu);
+      console.info(`causalLinearAttention, 16384 tokens, 2 heads, dimHead 32, 32 features: ${(performance.now() - start).toFixed(0)} ms`);
+    });
+
     it('leaves a state unchanged by masked tokens', async () => {
-      const c = gaussianCase({ batch: 4, tokens: 20, heads: 1, dimHead: 4, nbFeatures: 5 }, 9, true);
+      const c = gaussianCase({ batch: 4, tokens: 20, heads: 1, dimHead: 4, nbFeatures: 7 }, 9, true);
       const state = await scanState(c, js);
-      const masked = { ...gaussianCase({ batch: 4, tokens: 3, heads: 1, dimHead: 4, nbFeatures: 5 }, 10, false), projection: c.projection, mask: new Uint8Array(12) };
+      const masked = { ...gaussianCase({ batch: 4, tokens: 3, heads: 1, dimHead: 4, nbFeatures: 7 }, 10, false), projection: c.projection, mask: new Uint8Array(12) };
       expect(await scanState(masked, gpu, state)).toEqual(state);
+    });
+  });
+
+  // A 4 KiB binding limit leaves 960 floats per window with a 256-byte offset alignment, so these
+  // cases run over segments of 64, 24 and 30 tokens, with a dispatch per segment and batch row.
+  describe('causal linear attention split over dispatches', () => {
+    let split: WebGpuBackend;
+
+    beforeAll(async () => {
+      split = await WebGpuBackend.create({ limits: { maxStorageBufferBindingSize: 4096 } });
+    });
+
+    afterAll(() => split?.dispose());
+
+    it.each([
+      [2, 6, 300],
+      [2, 20, 100],
+    ] as const)('matches js with %i heads of %i columns, %i tokens', async (heads, dimHead, tokens) => {
+      const c = gaussianCase({ batch: 3, tokens, heads, dimHead, nbFeatures: 7 }, tokens + dimHead, true);
+      const expected = await attend(c, js);
+      expect(mismatch('causalLinearAttention', await attend(c, split), expected, OUT_TOLERANCE.atol, OUT_TOLERANCE.rtol), 'outputs').toBeUndefined();
+      expect(stateMismatch(await scanState(c, split), await scanState(c, js), c.nbFeatures, c.dimHead), 'state').toBeUndefined();
+
+      const head = { ...gaussianCase({ batch: 3, tokens: 50, heads, dimHead, nbFeatures: 7 }, 4, false), projection: c.projection };
+      const incoming = await scanState(head, js);
+      expect(mismatch('causalLinearAttention', await attend(c, split, incoming), await attend(c, js, incoming), OUT_TOLERANCE.atol, OUT_TOLERANCE.rtol), 'outputs after a state').toBeUndefined();
+      expect(stateMismatch(await scanState(c, split, incoming), await scanState(c, js, incoming), c.nbFeatures, c.dimHead), 'state after a state').toBeUndefined();
+    });
+
+    it('matches js on wide-range keys', async () => {
+      for (const masked of [false, true]) {
+        const c = wideCase(250, 21, 'shuffled', masked);
+        expect(mismatch('causalLinearAttention', await attend(c, split), await attend(c, js), OUT_TOLERANCE.atol, OUT_TOLERANCE.rtol), masked ? 'masked' : 'unmasked').toBeUndefined();
+        expect(stateMismatch(await scanState(c, split), await scanState(c, js), c.nbFeatures, c.dimHead), `${masked ? 'masked' : 'unmasked'} state`).toBeUndefined();
+      }
     });
   });
 
