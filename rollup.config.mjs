@@ -1,9 +1,11 @@
 // Bundles the compiled TypeScript (dist/, from `npm run build:ts`) into what the package ships:
 //   dist/bundle/   Node and Deno: index.js, worker.js, cli.js and shared chunks. `node:` imports
-//                  stay external; the .wasm files are emitted beside the chunks.
+//                  stay external; the .wasm files and the embedded language model
+//                  (kjv-char.safetensors) are emitted beside the chunks.
 //   dist/browser/  Browsers: index.js with its chunks, and worker.js in one file that can be
-//                  copied beside a page's own bundle. The .wasm files are inlined as data: URLs
-//                  and Node-only imports become rejections (rollup/node-only.mjs).
+//                  copied beside a page's own bundle. The .wasm files are inlined as data: URLs,
+//                  the language model is emitted beside index.js, and Node-only imports become
+//                  rejections (rollup/node-only.mjs).
 // comlink is bundled in, so a page can import dist/browser/index.js without an import map.
 // Chunks stay in the entries' folder: modules find worker.js, the .wasm and ../../package.json
 // relative to themselves.
@@ -14,7 +16,7 @@
 import { rmSync } from 'node:fs';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import { nodeOnly } from './rollup/node-only.mjs';
-import { wasmUrl } from './rollup/wasm-url.mjs';
+import { assetUrl } from './rollup/asset-url.mjs';
 
 for (const dir of ['dist/bundle', 'dist/browser']) rmSync(dir, { recursive: true, force: true });
 
@@ -25,16 +27,16 @@ export default [
     input: { index: 'dist/index.js', worker: 'dist/runtime/worker.js', cli: 'bin/omninet.js' },
     output: output('dist/bundle'),
     external: (id) => id.startsWith('node:'),
-    plugins: [nodeResolve(), wasmUrl({ inline: false })],
+    plugins: [nodeResolve(), assetUrl({ inlineWasm: false })],
   },
   {
     input: { index: 'dist/index.js' },
     output: output('dist/browser'),
-    plugins: [nodeOnly(), nodeResolve({ browser: true }), wasmUrl({ inline: true })],
+    plugins: [nodeOnly(), nodeResolve({ browser: true }), assetUrl({ inlineWasm: true })],
   },
   {
     input: { worker: 'dist/runtime/worker.js' },
     output: output('dist/browser', { inlineDynamicImports: true }),
-    plugins: [nodeOnly(), nodeResolve({ browser: true }), wasmUrl({ inline: true })],
+    plugins: [nodeOnly(), nodeResolve({ browser: true }), assetUrl({ inlineWasm: true })],
   },
 ];

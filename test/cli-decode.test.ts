@@ -1,11 +1,11 @@
 // `omninet forward --decode`: causal fixtures decoded position by position through the built CLI.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readNpy, writeNpy } from '../src/io/npy.js';
 import { compareToFixture, listFixtures, readFixture } from './helpers/fixtures.js';
 
@@ -21,6 +21,8 @@ function omninet(...args: string[]): { status: number | null; stdout: string; st
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'omninet-cli-decode-'));
 });
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('omninet forward --decode', () => {
   it('finds both causal fixtures', () => {

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readNpy, writeNpy } from '../src/io/npy.js';
 import { compareToFixture, listFixtures, readFixture } from './helpers/fixtures.js';
 import { requireWebGpu, testedBackends, webgpuAdapter } from './helpers/webgpu.js';
@@ -37,6 +37,8 @@ function expectOneLineError(result: ReturnType<typeof omninet>, pattern: RegExp)
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'omninet-cli-'));
 });
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('omninet forward', () => {
   it.each(fixtures.flatMap((f) => testedBackends(['wasm', 'js', 'webgpu'] as const).map((backend) => [f.name, backend, f] as const)))(

@@ -44,7 +44,7 @@ let project: PackedProject;
 beforeAll(() => {
   const started = performance.now();
   project = installPackedPackage();
-  for (const file of ['checks.js', 'node-check.mjs', 'deno-check.ts', 'page-main.js', 'page.html', 'bundled.html']) {
+  for (const file of ['checks.js', 'node-check.mjs', 'deno-check.ts', 'deno-generate.ts', 'page-main.js', 'page.html', 'bundled.html']) {
     copyFileSync(join(ROOT, 'test/package', file), join(project.dir, file));
   }
   copyFileSync(join(FIXTURE_DIR, FIXTURE), join(project.dir, FIXTURE));
@@ -75,7 +75,7 @@ function parseReport(stdout: string): Report {
 
 describe('the packed package', () => {
   it('ships bundles, wasm and types only', () => {
-    for (const path of ['dist/bundle/index.js', 'dist/bundle/worker.js', 'dist/bundle/cli.js', 'dist/bundle/omninet-simd.wasm', 'dist/browser/index.js', 'dist/browser/worker.js', 'dist/index.d.ts', 'dist/runtime/client.d.ts']) {
+    for (const path of ['dist/bundle/index.js', 'dist/bundle/worker.js', 'dist/bundle/cli.js', 'dist/bundle/omninet-simd.wasm', 'dist/bundle/kjv-char.safetensors', 'dist/browser/index.js', 'dist/browser/kjv-char.safetensors', 'dist/browser/worker.js', 'dist/index.d.ts', 'dist/runtime/client.d.ts']) {
       expect(project.files).toContain(path);
     }
     expect(project.files.filter((path) => /^(src|test|assembly|bin)\/|^dist\/(?!bundle\/|browser\/).*\.js$/.test(path))).toEqual([]);
@@ -93,6 +93,21 @@ describe('the packed package', () => {
     expect(out).toMatch(/^omninet 0\.\d+\.\d+/);
     expect(out).toMatch(/backend wasm: available/);
     expect(out).toMatch(/shared memory: SharedArrayBuffer yes, cross-origin isolated yes/);
+  });
+
+  it('generates text with the embedded model from the omninet command', () => {
+    const out = run(process.execPath, [join(project.dir, 'node_modules/.bin/omninet'), 'generate', '--seed', '1', '--max-tokens', '30', '--backend', 'wasm'], { cwd: project.dir });
+    expect(out.startsWith('And God said')).toBe(true);
+    expect(out.trimEnd()).toHaveLength('And God said'.length + 30);
+  });
+
+  it('generates text with the embedded model in Deno, in the thread and in a Worker', () => {
+    const env = { ...process.env, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' };
+    const out = run(DENO, ['run', '--allow-read', 'deno-generate.ts'], { cwd: project.dir, env });
+    const report = JSON.parse(out.trim().split('\n').at(-1)!) as { thread: string; worker: string; backend: string };
+    expect(report.thread).toHaveLength(30);
+    expect(report.worker).toBe(report.thread);
+    expect(report.backend).toBe('wasm');
   });
 
   it('matches the fixture in Node', () => {

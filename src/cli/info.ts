@@ -1,6 +1,8 @@
 import { DEFAULT_GPU_MIN_WORK, Dispatcher } from '../dispatch/dispatcher.js';
 import { OmninetError } from '../errors.js';
-import { readCheckpoint } from '../model/checkpoint.js';
+import { readSafetensors } from '../io/safetensors.js';
+import { checkpointFromFile } from '../model/checkpoint.js';
+import { readLanguageModelHead } from '../model/language-model/head.js';
 import { describeRuntime } from '../runtime-info.js';
 import { readInputFile } from './files.js';
 import { packageVersion, type ParsedArgs } from './main.js';
@@ -32,7 +34,8 @@ export async function runInfo({ positionals }: ParsedArgs): Promise<void> {
 
   if (positionals.length === 1) {
     const [path] = positionals;
-    const { config, parameters } = readCheckpoint(await readInputFile(path, 'model'), path);
+    const file = readSafetensors(await readInputFile(path, 'model'), { source: path, skip: (name) => name.endsWith('calls_since_last_redraw') });
+    const { config, parameters } = checkpointFromFile(file, path);
     let count = 0;
     for (const { data } of parameters.values()) count += data.length;
     lines.push(
@@ -42,8 +45,24 @@ export async function runInfo({ positionals }: ParsedArgs): Promise<void> {
       `  nb_features ${config.nbFeatures ?? 'none (softmax omni attention)'}, ff_mult ${config.ffMult}, layernorm_eps ${config.layernormEps}`,
       `  parameters ${count.toLocaleString('en-US')} (${(count * 4 / 2 ** 20).toFixed(2)} MiB as float32)`,
     );
+    if (file.metadata.language_model !== undefined) lines.push(...describeLanguageModel(readLanguageModelHead(file, config, path).metadata));
   }
   console.log(lines.join('\n'));
+}
+
+/** Returns the lines that describe a language model's `__metadata__.language_model`. */
+function describeLanguageModel(metadata: Record<string, unknown>): string[] {
+  const vocabulary = metadata.vocabulary as string[];
+  const lines = [`language model: ${String(metadata.name ?? 'unnamed')}, ${vocabulary.length} characters, max_seq_len ${String(metadata.max_seq_len)}`];
+  for (const key of ['corpus', 'licence']) {
+    if (typeof metadata[key] === 'string') lines.push(`  ${key}: ${metadata[key] as string}`);
+  }
+  const training = metadata.training as Record<string, unknown> | undefined;
+  if (training && typeof training === 'object') {
+    const facts = ['steps', 'seconds', 'seed', 'train_bits_per_char', 'validation_bits_per_char_stored'].filter((key) => training[key] !== undefined);
+    lines.push(`  training: ${facts.map((key) => `${key} ${String(training[key])}`).join(', ')}`);
+  }
+  return lines;
 }
 
 /** Returns the lines that describe the WebGPU adapter and the limits the kernels split work by. */

@@ -3,14 +3,23 @@ import { OmninetError } from '../errors.js';
 import { EXIT_CODES, EXIT_INTERNAL, EXIT_USAGE } from './exit-codes.js';
 import { runBench } from './bench.js';
 import { runForward } from './forward.js';
+import { runGenerate } from './generate.js';
 import { runInfo } from './info.js';
 
 const USAGE = `Usage:
+  omninet generate [--prompt TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+                   [--model MODEL.safetensors] [--backend auto|webgpu|wasm|js] [--replace-unknown]
   omninet forward MODEL.safetensors --input X.npy [--mask M.npy] --output Y.npy [--backend auto|webgpu|wasm|js] [--decode]
   omninet info [MODEL.safetensors]
   omninet bench [--backend js,wasm,webgpu] [--json FILE] [--ops] [--e2e] [--quick] [--tokens 512,1024]
   omninet --help | --version
 
+generate streams text from a character-level language model, by default the embedded one
+         (an omninet-causal-omni model trained on the King James Bible), running in a Worker.
+         Defaults: prompt "And God said", 200 tokens, temperature 0.8 (0 = greedy), no top-k
+         or top-p limit, a random seed. Ends with tokens per second and the backend on stderr.
+         A prompt character outside the vocabulary is an error; --replace-unknown turns it
+         into a space.
 forward  runs a checkpoint on a float32 .npy input of shape (batch, seq, dim) or (seq, dim),
          with an optional uint8/bool mask (batch, seq) or (seq), and writes float32 .npy.
          --decode runs a causal model one position at a time from its caches, as generation
@@ -34,6 +43,21 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     switch (command) {
+      case 'generate':
+        await runGenerate(
+          parse(rest, {
+            model: 'string',
+            prompt: 'string',
+            'max-tokens': 'string',
+            temperature: 'string',
+            'top-k': 'string',
+            'top-p': 'string',
+            seed: 'string',
+            backend: 'string',
+            'replace-unknown': 'boolean',
+          }),
+        );
+        return 0;
       case 'forward':
         await runForward(parse(rest, { input: 'string', mask: 'string', output: 'string', backend: 'string', decode: 'boolean' }));
         return 0;
@@ -54,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
         console.log(USAGE);
         return command === undefined ? EXIT_USAGE : 0;
       default:
-        throw new OmninetError('INVALID_ARGUMENT', `unknown command "${command}"; expected forward, info or bench (see omninet --help)`);
+        throw new OmninetError('INVALID_ARGUMENT', `unknown command "${command}"; expected generate, forward, info or bench (see omninet --help)`);
     }
   } catch (error) {
     return reportError(error);

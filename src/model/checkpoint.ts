@@ -1,6 +1,7 @@
 import { OmninetError } from '../errors.js';
 import { readSafetensors, type SafetensorsFile } from '../io/safetensors.js';
 import { checkDepth, configFromMetadata, resolveConfig, VARIANTS, type OmninetConfig, type OmninetOptions, type Variant } from './config.js';
+import { LANGUAGE_MODEL_TENSORS } from './language-model/head.js';
 import { expectedParameters } from './parameters.js';
 
 export type ParameterMap = Map<string, { shape: number[]; data: Float32Array }>;
@@ -20,6 +21,22 @@ export function readCheckpoint(
 ): { config: OmninetConfig; parameters: ParameterMap } {
   // performer-pytorch's redraw counter is an int64 buffer, not a weight.
   const file = readSafetensors(bytes, { source, skip: (name) => name.endsWith('calls_since_last_redraw') });
+  return checkpointFromFile(file, source, options, checks);
+}
+
+/**
+ * readCheckpoint on a file already parsed. A language model's embeddings and head (named by
+ * `__metadata__.language_model`) are left out: the OmniNet layers are the model here.
+ */
+export function checkpointFromFile(
+  file: SafetensorsFile,
+  source: string,
+  options: CheckpointConfigOptions = {},
+  checks: CheckpointChecks = {},
+): { config: OmninetConfig; parameters: ParameterMap } {
+  if (file.metadata.language_model !== undefined) {
+    file = { ...file, tensors: new Map([...file.tensors].filter(([name]) => !(LANGUAGE_MODEL_TENSORS as readonly string[]).includes(name))) };
+  }
   let config: OmninetConfig;
   if (file.metadata.config !== undefined) {
     config = configFromMetadata(file.metadata.config, source);

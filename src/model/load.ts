@@ -51,7 +51,8 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
 
 type BytesRead = (read: number, total: number | null) => void;
 
-async function readSource(source: ModelSource, onBytes: BytesRead): Promise<{ bytes: Uint8Array; name: string }> {
+/** Reads a model source to bytes; `name` is what error messages call it. */
+export async function readSource(source: ModelSource, onBytes: BytesRead): Promise<{ bytes: Uint8Array; name: string }> {
   if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
     const bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
     onBytes(bytes.length, bytes.length);

@@ -1,6 +1,8 @@
 import * as Comlink from 'comlink';
 import type { BackendPolicy } from '../dispatch/dispatcher.js';
-import type { LoadOptions, ModelSource } from '../model/load.js';
+import { DEFAULT_LANGUAGE_MODEL } from '../model/language-model/default-model.js';
+import { LanguageModel, readLanguageModelFile } from '../model/language-model/language-model.js';
+import { readSource, type LoadOptions, type ModelSource } from '../model/load.js';
 import { currentPlatform, type RuntimeInfo } from '../runtime-info.js';
 import { WorkerConnection } from './connection.js';
 import { RemoteModel } from './remote-model.js';
@@ -69,6 +71,20 @@ export class OmninetWorker {
     const progress = onProgress ? Comlink.proxy(onProgress) : undefined;
     const { id, config, backend } = await this.connection.call((api) => api.loadModel(sendableSource(source), rest, progress));
     return new RemoteModel(this.connection, id, config, backend);
+  }
+
+  /**
+   * Loads a language model (by default the embedded one) whose OmniNet layers run in the Worker.
+   * The file is read here: the embeddings, head, tokenizer and sampling stay in this thread, and
+   * each generated token costs one message to the Worker and back.
+   */
+  async loadLanguageModel(source: ModelSource = DEFAULT_LANGUAGE_MODEL, options: LoadOptions = {}): Promise<LanguageModel> {
+    const { onProgress, ...rest } = options;
+    const { bytes, name } = await readSource(source, (bytesRead, bytesTotal) => onProgress?.({ bytesRead, bytesTotal, tensorsUploaded: 0, tensorsTotal: 0 }));
+    const { head } = readLanguageModelFile(bytes, name, rest);
+    // The Worker gets its own copy: loadModel transfers the bytes it is given.
+    const body = await this.loadModel(bytes.slice(), rest);
+    return new LanguageModel(body, head);
   }
 
   /**

@@ -2,10 +2,11 @@
 
 Written for export to ONNX: plain MatMul, ReduceMax and Softmax, no einsum and no Python control
 flow that depends on tensor values, so the exported graph takes any batch and sequence length.
-It implements the variants `omninet` and `omninet-causal-axial` without masks, as
-src/model/forward.ts does: pre-norm attention and feed-forward blocks, then at each omni layer
+It implements the three variants without masks, as src/model/forward.ts does: pre-norm attention and feed-forward blocks, then at each omni layer
 attention over the last L hidden states flattened position-major and a max over the L.
-check_fixtures.py checks it against the golden fixtures.
+check_fixtures.py checks it against the golden fixtures. tools/train/ trains the
+`omninet-causal-omni` variant with it; that variant's causal FAVOR+ uses a triangular mask, which
+the ONNX export does not need.
 """
 
 import torch
@@ -103,6 +104,29 @@ class FastAttention(nn.Module):
             stabiliser = projected.amax(dim=(-1, -2), keepdim=True)
         return ratio * (torch.exp(projected - half_norm - stabiliser) + FAVOR_EPS)
 
+    def causal(self, q, k, v):
+        """Causal FAVOR+ of `omninet-causal-omni`: out_t = Σ_{s≤t} (φ_t·ψ_s) v_s / Σ_{s≤t} φ_t·ψ_s.
+
+        ψ has no eps and no m^-0.5 (both cancel or are absent in that variant's definition). One
+        constant per (batch, head), the largest exponent, is subtracted: it cancels in the ratio and
+        keeps exp in range. The masked quadratic form costs tokens² per head, which is fine at
+        training lengths; the runtime uses a scan instead.
+        """
+        nb_features, dim_head = self.projection_matrix.shape
+        normalizer = dim_head**-0.25
+        phi = self.features(q, is_query=True)
+        projected = torch.matmul(k * normalizer, self.projection_matrix.t())
+        exponent = projected - (k * k).sum(dim=-1, keepdim=True) * (normalizer**2 / 2)
+        psi = torch.exp(exponent - exponent.amax(dim=(-1, -2), keepdim=True).detach())
+
+        tokens = q.shape[-2]
+        weights = torch.matmul(phi, psi.transpose(-1, -2))  # [batch, heads, tokens, tokens]
+        future = torch.ones(tokens, tokens, dtype=torch.bool, device=q.device).triu(1)
+        weights = weights.masked_fill(future, 0.0)
+        # NOTE: the floor only matters when every ψ_s up to t underflows (float32 training).
+        denominator = weights.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
+        return torch.matmul(weights, v) / denominator
+
     def forward(self, q, k, v):
         phi = self.features(q, is_query=True)
         psi = self.features(k, is_query=False)
@@ -115,10 +139,11 @@ class FastAttention(nn.Module):
 class PerformerAttention(nn.Module):
     """Omni attention of `omninet`: `to_q`, `to_k`, `to_v` (no bias), FAVOR+, `to_out`."""
 
-    def __init__(self, dim, heads, dim_head, nb_features):
+    def __init__(self, dim, heads, dim_head, nb_features, causal=False):
         super().__init__()
         inner = heads * dim_head
         self.heads = heads
+        self.causal = causal
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_k = nn.Linear(dim, inner, bias=False)
         self.to_v = nn.Linear(dim, inner, bias=False)
@@ -127,17 +152,18 @@ class PerformerAttention(nn.Module):
 
     def forward(self, x):
         q, k, v = (split_heads(f(x), self.heads) for f in (self.to_q, self.to_k, self.to_v))
-        return self.to_out(merge_heads(self.fast_attention(q, k, v)))
+        attend = self.fast_attention.causal if self.causal else self.fast_attention
+        return self.to_out(merge_heads(attend(q, k, v)))
 
 
 class OmniNet(nn.Module):
-    """Variants `omninet` and `omninet-causal-axial` from a config in the snake_case of `__metadata__.config`."""
+    """The three variants, from a config in the snake_case of `__metadata__.config`."""
 
     def __init__(self, config):
         super().__init__()
         variant = config.get("variant", "omninet")
-        if variant not in ("omninet", "omninet-causal-axial"):
-            raise ValueError(f"variant {variant} is not implemented here; use omninet or omninet-causal-axial")
+        if variant not in ("omninet", "omninet-causal-axial", "omninet-causal-omni"):
+            raise ValueError(f"unknown variant {variant}; use omninet, omninet-causal-axial or omninet-causal-omni")
         dim, depth = config["dim"], config["depth"]
         heads, dim_head = config["heads"], config["dim_head"]
         eps = config.get("layernorm_eps", 1e-5)
@@ -155,10 +181,10 @@ class OmniNet(nn.Module):
                 PreNorm(dim, FeedForward(dim, config.get("ff_mult", 4)), eps),
             ]
             if i in self.omni_layers:
-                if causal:
+                if variant == "omninet-causal-axial":
                     blocks.append(Attention(dim, heads, dim_head, causal=False))
                 else:
-                    blocks.append(PerformerAttention(dim, heads, dim_head, config["nb_features"]))
+                    blocks.append(PerformerAttention(dim, heads, dim_head, config["nb_features"], causal))
             self.layers.append(nn.ModuleList(blocks))
 
     def forward(self, x):

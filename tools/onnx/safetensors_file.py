@@ -39,3 +39,27 @@ def read_safetensors(path):
         flat = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
         tensors[name] = flat.reshape(entry["shape"])
     return tensors, metadata
+
+
+DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+
+
+def write_safetensors(path, tensors, metadata):
+    """Writes tensors (a dict of name to tensor, in order) and string metadata as safetensors.
+
+    The header is padded with spaces so the data section starts at a multiple of 8.
+    """
+    header = {"__metadata__": metadata}
+    chunks, offset = [], 0
+    for name, tensor in tensors.items():
+        raw = tensor.contiguous().numpy().tobytes() if tensor.dtype != torch.bfloat16 else tensor.contiguous().view(torch.int16).numpy().tobytes()
+        header[name] = {"dtype": DTYPE_NAMES[tensor.dtype], "shape": list(tensor.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    encoded = json.dumps(header, ensure_ascii=False).encode("utf-8")
+    encoded += b" " * (-(8 + len(encoded)) % 8)
+    with open(path, "wb") as file:
+        file.write(struct.pack("<Q", len(encoded)))
+        file.write(encoded)
+        for chunk in chunks:
+            file.write(chunk)

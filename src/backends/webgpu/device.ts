@@ -1,4 +1,5 @@
 import { OmninetError } from '../../errors.js';
+import { currentPlatform } from '../../runtime-info.js';
 
 /** The adapter's own description, for `omninet info`, logs and the dispatcher's choice. */
 export interface AdapterSummary {
@@ -73,10 +74,12 @@ export async function acquireDevice(): Promise<AcquiredDevice> {
 
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
-    throw new OmninetError(
-      'BACKEND_UNAVAILABLE',
-      'backend "webgpu" is unavailable: no WebGPU adapter was found (without a GPU on Linux, install Mesa lavapipe: mesa-vulkan-drivers 23 or newer)',
-    );
+    // Browsers find adapters themselves; Node (Dawn) and Deno need a Vulkan driver on the machine.
+    const fix =
+      currentPlatform() === 'browser'
+        ? 'enable WebGPU in the browser (Chromium without a GPU: --enable-unsafe-webgpu) or choose the wasm backend'
+        : 'without a GPU on Linux, install Mesa lavapipe: mesa-vulkan-drivers 23 or newer';
+    throw new OmninetError('BACKEND_UNAVAILABLE', `backend "webgpu" is unavailable: no WebGPU adapter was found (${fix})`);
   }
 
   const requiredLimits: Record<string, number> = {};
