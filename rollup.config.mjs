@@ -13,12 +13,21 @@
 // package.json keeps "sideEffects": true. The kernel modules register themselves with
 // registerKernel() when imported, so a consumer's bundler must keep every module it reaches even
 // where no export is used.
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import { nodeOnly } from './rollup/node-only.mjs';
 import { assetUrl } from './rollup/asset-url.mjs';
 
 for (const dir of ['dist/bundle', 'dist/browser']) rmSync(dir, { recursive: true, force: true });
+
+// npm marks a package's bin executable only when it installs it, so a rebuild in place (npm test,
+// npm pack) would otherwise leave `npx omninet` failing with "Permission denied".
+const executable = (fileName) => ({
+  name: 'omninet-executable',
+  writeBundle({ dir }) {
+    chmodSync(`${dir}/${fileName}`, 0o755);
+  },
+});
 
 const output = (dir, extra = {}) => ({ dir, format: 'es', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js', ...extra });
 
@@ -27,7 +36,7 @@ export default [
     input: { index: 'dist/index.js', worker: 'dist/runtime/worker.js', cli: 'bin/omninet.js' },
     output: output('dist/bundle'),
     external: (id) => id.startsWith('node:'),
-    plugins: [nodeResolve(), assetUrl({ inlineWasm: false })],
+    plugins: [nodeResolve(), assetUrl({ inlineWasm: false }), executable('cli.js')],
   },
   {
     input: { index: 'dist/index.js' },

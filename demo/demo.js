@@ -264,9 +264,11 @@ async function generate() {
     controller.signal.throwIfAborted();
 
     // Checks the prompt before anything is shown: an unknown character raises with its position.
-    model.tokenizer.encode(settings.prompt, { unknown: settings.unknown });
-    resetOutput(settings.prompt);
+    // The output then shows the prompt as the model reads it, with replaced characters.
+    const promptTokens = model.tokenizer.encode(settings.prompt, { unknown: settings.unknown });
+    resetOutput(model.tokenizer.decode(promptTokens));
     ui.statBackend.textContent = backend;
+    if (settings.seed !== undefined) ui.statSeed.textContent = String(settings.seed);
     setState('generating');
     setStatus('Reading the prompt…');
 
@@ -275,6 +277,9 @@ async function generate() {
     setState('done');
   } catch (error) {
     if (!isAbort(error)) {
+      // The previous run's text and numbers would read as this run's.
+      resetOutput('');
+      ui.statTokens.textContent = '–';
       showError(error);
     } else {
       setStatus(`Stopped after ${generatedTokens} tokens.`);

@@ -40,7 +40,7 @@ function readPort(args, env) {
     if (args[i] === '--port') text = args[++i] ?? '';
     else if (args[i].startsWith('--port=')) text = args[i].slice('--port='.length);
     else if (args[i] === '--help' || args[i] === '-h') return null;
-    else throw new Error(`unknown argument "${args[i]}". Usage: node demo/serve.mjs [--port N]`);
+    else throw new Error(`unknown argument "${args[i]}". Usage: node demo/serve.mjs [--port N], or npm run demo -- --port N`);
   }
 
   const port = Number(text);
@@ -150,7 +150,7 @@ function main() {
   const server = createServer(handleRequest);
   server.on('error', (error) => {
     if (error.code === 'EADDRINUSE') {
-      console.error(`omninet demo: port ${port} on ${HOST} is already in use. Choose another with --port N (or PORT=N), or --port 0 for a free one.`);
+      console.error(`omninet demo: port ${port} on ${HOST} is already in use. Choose another with npm run demo -- --port N (or PORT=N), or --port 0 for a free one.`);
     } else {
       console.error(`omninet demo: the server failed: ${error.message}`);
     }

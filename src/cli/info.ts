@@ -36,8 +36,9 @@ export async function runInfo({ positionals }: ParsedArgs): Promise<void> {
     const [path] = positionals;
     const file = readSafetensors(await readInputFile(path, 'model'), { source: path, skip: (name) => name.endsWith('calls_since_last_redraw') });
     const { config, parameters } = checkpointFromFile(file, path);
+    // The FAVOR+ projection matrices are fixed random features, not trained parameters.
     let count = 0;
-    for (const { data } of parameters.values()) count += data.length;
+    for (const [name, { data }] of parameters) if (!name.endsWith('projection_matrix')) count += data.length;
     lines.push(
       `model: ${path}`,
       `  variant ${config.variant}, dim ${config.dim}, depth ${config.depth}, heads ${config.heads}, dim_head ${config.dimHead}`,
@@ -45,7 +46,11 @@ export async function runInfo({ positionals }: ParsedArgs): Promise<void> {
       `  nb_features ${config.nbFeatures ?? 'none (softmax omni attention)'}, ff_mult ${config.ffMult}, layernorm_eps ${config.layernormEps}`,
       `  parameters ${count.toLocaleString('en-US')} (${(count * 4 / 2 ** 20).toFixed(2)} MiB as float32)`,
     );
-    if (file.metadata.language_model !== undefined) lines.push(...describeLanguageModel(readLanguageModelHead(file, config, path).metadata));
+    if (file.metadata.language_model !== undefined) {
+      const head = readLanguageModelHead(file, config, path);
+      const wrapper = [head.tokenEmbedding, head.positionEmbedding, head.normWeight, head.normBias, head.logitsWeight, head.logitsBias].reduce((sum, t) => sum + t.length, 0);
+      lines.push(...describeLanguageModel(head.metadata), `  embeddings and head: ${wrapper.toLocaleString('en-US')} parameters (${(count + wrapper).toLocaleString('en-US')} in all)`);
+    }
   }
   console.log(lines.join('\n'));
 }
@@ -53,7 +58,10 @@ export async function runInfo({ positionals }: ParsedArgs): Promise<void> {
 /** Returns the lines that describe a language model's `__metadata__.language_model`. */
 function describeLanguageModel(metadata: Record<string, unknown>): string[] {
   const vocabulary = metadata.vocabulary as string[];
-  const lines = [`language model: ${String(metadata.name ?? 'unnamed')}, ${vocabulary.length} characters, max_seq_len ${String(metadata.max_seq_len)}`];
+  const lines = [
+    `language model: ${String(metadata.name ?? 'unnamed')}, max_seq_len ${String(metadata.max_seq_len)}, ${vocabulary.length} characters:`,
+    `  ${JSON.stringify(vocabulary.join(''))}`,
+  ];
   for (const key of ['corpus', 'licence']) {
     if (typeof metadata[key] === 'string') lines.push(`  ${key}: ${metadata[key] as string}`);
   }

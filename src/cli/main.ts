@@ -108,8 +108,14 @@ function parse(args: string[], options: Record<string, 'string' | 'boolean'>): P
     }
     return { positionals, values: strings, flags };
   } catch (error) {
-    const option = /option '([^']+)'/.exec((error as Error).message)?.[1];
-    const reason = option ? `unknown option ${option}` : (error as Error).message.split('\n')[0];
+    const message = (error as Error).message;
+    // parseArgs reads a value that starts with "-" as a possible option: `--seed -1`, `--prompt "- text"`.
+    const ambiguous = /Option '(--[^']+)' argument is ambiguous/.exec(message)?.[1];
+    if (ambiguous) {
+      throw new OmninetError('INVALID_ARGUMENT', `the value after ${ambiguous} starts with "-", so it reads as an option; write the option and its value as one argument: ${ambiguous}=VALUE`);
+    }
+    const option = /option '([^']+)'/.exec(message)?.[1];
+    const reason = option ? `unknown option ${option}` : message.split('\n')[0].replace(/\.$/, '');
     throw new OmninetError('INVALID_ARGUMENT', `${reason}; see omninet --help`);
   }
 }
