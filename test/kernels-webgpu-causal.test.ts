@@ -356,15 +356,6 @@ describe.runIf(runWebGpuTests)('webgpu causal kernels', () => {
       await expectCaseMatches(cut(c, 150, 300), 'tail after 150', state);
     });
 
-    // Prints the time of one call on the local adapter, for comparing kernel versions. Set OMNINET_TIMING=1 to run it.
-    it.runIf(process.env.OMNINET_TIMING)('times 16384 tokens', async () => {
-      const c = gaussianCase({ batch: 1, tokens: 16384, heads: 2, dimHead: 32, nbFeatures: 32 }, 11, false);
-      await attend(c, gpu);
-      const start = performance.now();
-      await attend(c, gpu);
-      console.info(`causalLinearAttention, 16384 tokens, 2 heads, dimHead 32, 32 features: ${(performance.now() - start).toFixed(0)} ms`);
-    });
-
     it('leaves a state unchanged by masked tokens', async () => {
       const c = gaussianCase({ batch: 4, tokens: 20, heads: 1, dimHead: 4, nbFeatures: 7 }, 9, true);
       const state = await scanState(c, js);
