@@ -57,6 +57,28 @@ export function attention(
   scale: f32,
   causal: bool,
 ): void {
+  attentionHeads(qkv, mask, out, scratch, batch, seq, heads, dimHead, scale, causal, 0, batch * heads);
+}
+
+/**
+ * `attention` restricted to the (batch, head) pairs first … first + count − 1, numbered b·heads + h.
+ * Each pair writes only its own columns of out, so threads sharing the memory may run disjoint
+ * ranges at once, each with its own scratch.
+ */
+export function attentionHeads(
+  qkv: usize,
+  mask: usize,
+  out: usize,
+  scratch: usize,
+  batch: i32,
+  seq: i32,
+  heads: i32,
+  dimHead: i32,
+  scale: f32,
+  causal: bool,
+  first: i32,
+  count: i32,
+): void {
   const dimPad = padTo4(dimHead);
   const keyIndex = scratch;
   const keys = keyIndex + (<usize>KEY_TILE << 2);
@@ -73,57 +95,57 @@ export function attention(
   const padRowBytes = <usize>dimPad << 2;
   const inPlace = mask == 0 && dimPad == dimHead;
 
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < heads; h++) {
-      for (let q0 = 0; q0 < seq; q0 += QUERY_BLOCK) {
-        const queryCount = min<i32>(QUERY_BLOCK, seq - q0);
-        const groups = (queryCount + GROUP - 1) / GROUP;
-        loadQueries(qkv, queries, b, h, seq, inner, dimHead, dimPad, q0, queryCount, groups * GROUP, scale);
-        memory.fill(acc, 0, <usize>(groups * GROUP * dimPad) << 2);
-        for (let i = 0; i < groups * GROUP; i++) {
-          store<f32>(rowMax + (<usize>i << 2), -Infinity);
-          store<f32>(rowSum + (<usize>i << 2), 0);
-        }
-
-        // With `causal`, keys at or after keyEnd are hidden from every query of this block.
-        const keyEnd = causal ? q0 + queryCount : seq;
-        for (let k0 = 0; k0 < keyEnd; k0 += KEY_TILE) {
-          const tileSize = min<i32>(KEY_TILE, keyEnd - k0);
-          let count = tileSize;
-          let keyRows = keys;
-          let stride = padRowBytes;
-          if (inPlace) {
-            for (let c = 0; c < tileSize; c++) store<i32>(keyIndex + (<usize>c << 2), k0 + c);
-            keyRows = qkv + <usize>(b * seq + k0) * rowBytes + (<usize>(inner + h * dimHead) << 2);
-            stride = rowBytes;
-            // Contiguous values keep the 4×8 kernel in L1 and off qkv's row stride.
-            const valueRows = keyRows + (<usize>inner << 2);
-            for (let c = 0; c < tileSize; c++) memory.copy(values + <usize>c * padRowBytes, valueRows + <usize>c * rowBytes, padRowBytes);
-          } else {
-            count = gatherVisibleKeys(qkv, mask, keyIndex, keys, values, b, h, seq, heads, dimHead, k0, tileSize);
-            if (count == 0) continue;
-          }
-          transposeKeys(keyRows, stride, keysT, dimPad, count);
-
-          for (let g = 0; g < groups; g++) {
-            const first = g * GROUP;
-            // Keys are sorted, so the causal limit of the group's last query trims the end of the tile.
-            let visible = count;
-            if (causal) {
-              const lastQuery = q0 + first + GROUP - 1;
-              while (visible > 0 && load<i32>(keyIndex + (<usize>(visible - 1) << 2)) > lastQuery) visible--;
-            }
-            if (visible == 0) continue;
-
-            scoreGroup(queries + <usize>first * padRowBytes, padRowBytes, keysT, scores, dimPad, visible);
-            if (causal) hideLaterKeys(scores, keyIndex, q0 + first, visible);
-            softmaxGroup(scores, acc + <usize>first * padRowBytes, rowMax + (<usize>first << 2), rowSum + (<usize>first << 2), dimPad, visible);
-            accumulateGroup(scores, values, padRowBytes, acc + <usize>first * padRowBytes, dimPad, visible);
-          }
-        }
-
-        writeOutputs(acc, rowSum, out, b, h, seq, inner, dimHead, dimPad, q0, queryCount);
+  for (let pair = first; pair < first + count; pair++) {
+    const b = pair / heads;
+    const h = pair % heads;
+    for (let q0 = 0; q0 < seq; q0 += QUERY_BLOCK) {
+      const queryCount = min<i32>(QUERY_BLOCK, seq - q0);
+      const groups = (queryCount + GROUP - 1) / GROUP;
+      loadQueries(qkv, queries, b, h, seq, inner, dimHead, dimPad, q0, queryCount, groups * GROUP, scale);
+      memory.fill(acc, 0, <usize>(groups * GROUP * dimPad) << 2);
+      for (let i = 0; i < groups * GROUP; i++) {
+        store<f32>(rowMax + (<usize>i << 2), -Infinity);
+        store<f32>(rowSum + (<usize>i << 2), 0);
       }
+
+      // With `causal`, keys at or after keyEnd are hidden from every query of this block.
+      const keyEnd = causal ? q0 + queryCount : seq;
+      for (let k0 = 0; k0 < keyEnd; k0 += KEY_TILE) {
+        const tileSize = min<i32>(KEY_TILE, keyEnd - k0);
+        let count = tileSize;
+        let keyRows = keys;
+        let stride = padRowBytes;
+        if (inPlace) {
+          for (let c = 0; c < tileSize; c++) store<i32>(keyIndex + (<usize>c << 2), k0 + c);
+          keyRows = qkv + <usize>(b * seq + k0) * rowBytes + (<usize>(inner + h * dimHead) << 2);
+          stride = rowBytes;
+          // Contiguous values keep the 4×8 kernel in L1 and off qkv's row stride.
+          const valueRows = keyRows + (<usize>inner << 2);
+          for (let c = 0; c < tileSize; c++) memory.copy(values + <usize>c * padRowBytes, valueRows + <usize>c * rowBytes, padRowBytes);
+        } else {
+          count = gatherVisibleKeys(qkv, mask, keyIndex, keys, values, b, h, seq, heads, dimHead, k0, tileSize);
+          if (count == 0) continue;
+        }
+        transposeKeys(keyRows, stride, keysT, dimPad, count);
+
+        for (let g = 0; g < groups; g++) {
+          const first = g * GROUP;
+          // Keys are sorted, so the causal limit of the group's last query trims the end of the tile.
+          let visible = count;
+          if (causal) {
+            const lastQuery = q0 + first + GROUP - 1;
+            while (visible > 0 && load<i32>(keyIndex + (<usize>(visible - 1) << 2)) > lastQuery) visible--;
+          }
+          if (visible == 0) continue;
+
+          scoreGroup(queries + <usize>first * padRowBytes, padRowBytes, keysT, scores, dimPad, visible);
+          if (causal) hideLaterKeys(scores, keyIndex, q0 + first, visible);
+          softmaxGroup(scores, acc + <usize>first * padRowBytes, rowMax + (<usize>first << 2), rowSum + (<usize>first << 2), dimPad, visible);
+          accumulateGroup(scores, values, padRowBytes, acc + <usize>first * padRowBytes, dimPad, visible);
+        }
+      }
+
+      writeOutputs(acc, rowSum, out, b, h, seq, inner, dimHead, dimPad, q0, queryCount);
     }
   }
 }

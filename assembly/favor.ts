@@ -25,37 +25,59 @@ export function favorFeatures(
   nbFeatures: i32,
   isKey: bool,
 ): void {
+  favorFeaturesHeads(u, x, mask, features, batch, tokens, heads, dimHead, nbFeatures, isKey, 0, batch * heads);
+}
+
+/**
+ * `favorFeatures` restricted to the (batch, head) pairs first … first + count − 1, numbered
+ * b·heads + h. Each pair writes only its own rows of features, so threads sharing the memory may
+ * run disjoint ranges at once.
+ */
+export function favorFeaturesHeads(
+  u: usize,
+  x: usize,
+  mask: usize,
+  features: usize,
+  batch: i32,
+  tokens: i32,
+  heads: i32,
+  dimHead: i32,
+  nbFeatures: i32,
+  isKey: bool,
+  first: i32,
+  count: i32,
+): void {
   const normalizer = <f32>Math.pow(<f64>dimHead, -0.25);
   const ratio = <f32>Math.pow(<f64>nbFeatures, -0.5);
   const inner = heads * dimHead;
 
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < heads; h++) {
-      let keyMax: f32 = -Infinity;
-      if (isKey) {
-        for (let t = 0; t < tokens; t++) {
-          if (mask != 0 && load<u8>(mask + <usize>(b * tokens + t)) == 0) continue;
-          keyMax = max<f32>(keyMax, rowMax(u + (<usize>(((b * tokens + t) * heads + h) * nbFeatures) << 2), nbFeatures));
-        }
-        keyMax *= normalizer;
-      }
-
+  for (let pair = first; pair < first + count; pair++) {
+    const b = pair / heads;
+    const h = pair % heads;
+    let keyMax: f32 = -Infinity;
+    if (isKey) {
       for (let t = 0; t < tokens; t++) {
-        const target = features + (<usize>(((b * heads + h) * tokens + t) * nbFeatures) << 2);
-        if (isKey && mask != 0 && load<u8>(mask + <usize>(b * tokens + t)) == 0) {
-          memory.fill(target, 0, <usize>nbFeatures << 2);
-          continue;
-        }
-
-        // |x'|²/2, accumulated in float64: it shifts every exponent of the token.
-        const xRow = x + (<usize>((b * tokens + t) * inner + h * dimHead) << 2);
-        const squares = sumOfSquares(xRow, dimHead);
-        const halfNorm = <f32>(squares * <f64>normalizer * <f64>normalizer * 0.5);
-
-        const uRow = u + (<usize>(((b * tokens + t) * heads + h) * nbFeatures) << 2);
-        const stabiliser = isKey ? keyMax : rowMax(uRow, nbFeatures) * normalizer;
-        writeFeatures(uRow, target, nbFeatures, normalizer, stabiliser, halfNorm, ratio);
+        if (mask != 0 && load<u8>(mask + <usize>(b * tokens + t)) == 0) continue;
+        keyMax = max<f32>(keyMax, rowMax(u + (<usize>(((b * tokens + t) * heads + h) * nbFeatures) << 2), nbFeatures));
       }
+      keyMax *= normalizer;
+    }
+
+    for (let t = 0; t < tokens; t++) {
+      const target = features + (<usize>(((b * heads + h) * tokens + t) * nbFeatures) << 2);
+      if (isKey && mask != 0 && load<u8>(mask + <usize>(b * tokens + t)) == 0) {
+        memory.fill(target, 0, <usize>nbFeatures << 2);
+        continue;
+      }
+
+      // |x'|²/2, accumulated in float64: it shifts every exponent of the token.
+      const xRow = x + (<usize>((b * tokens + t) * inner + h * dimHead) << 2);
+      const squares = sumOfSquares(xRow, dimHead);
+      const halfNorm = <f32>(squares * <f64>normalizer * <f64>normalizer * 0.5);
+
+      const uRow = u + (<usize>(((b * tokens + t) * heads + h) * nbFeatures) << 2);
+      const stabiliser = isKey ? keyMax : rowMax(uRow, nbFeatures) * normalizer;
+      writeFeatures(uRow, target, nbFeatures, normalizer, stabiliser, halfNorm, ratio);
     }
   }
 }

@@ -5,9 +5,9 @@
 export * from './gemm';
 export { gelu, addBroadcast } from './activations';
 export { layerNorm } from './layer-norm';
-export { attention, attentionScratchBytes } from './attention';
-export { favorFeatures } from './favor';
-export { linearAttention, linearAttentionScratchBytes } from './linear-attention';
+export { attention, attentionHeads, attentionScratchBytes } from './attention';
+export { favorFeatures, favorFeaturesHeads } from './favor';
+export { linearAttention, linearAttentionHeads, linearAttentionScratchBytes } from './linear-attention';
 export { stackLayer, maxPoolLayers } from './layers';
 export { causalLinearAttention, causalLinearAttentionScratchBytes } from './causal-linear-attention';
 export { attentionDecode, attentionDecodeScratchBytes } from './attention-decode';

@@ -49,6 +49,29 @@ export function linearAttention(
   dimHead: i32,
   nbFeatures: i32,
 ): void {
+  linearAttentionHeads(queryFeatures, keyFeatures, v, mask, out, scratch, batch, tokens, heads, dimHead, nbFeatures, 0, batch * heads);
+}
+
+/**
+ * `linearAttention` restricted to the (batch, head) pairs first … first + count − 1, numbered
+ * b·heads + h. Each pair writes only its own columns of out, so threads sharing the memory may run
+ * disjoint ranges at once, each with its own scratch.
+ */
+export function linearAttentionHeads(
+  queryFeatures: usize,
+  keyFeatures: usize,
+  v: usize,
+  mask: usize,
+  out: usize,
+  scratch: usize,
+  batch: i32,
+  tokens: i32,
+  heads: i32,
+  dimHead: i32,
+  nbFeatures: i32,
+  first: i32,
+  count: i32,
+): void {
   const featPad = padTo(nbFeatures, 4);
   const dimPad = padTo(dimHead, 8);
   const contextTotal = scratch;
@@ -62,28 +85,28 @@ export function linearAttention(
   // Feature rows past nbFeatures stay 0 for the whole call.
   memory.fill(keysT, 0, <usize>(featPad * TOKEN_BLOCK) << 2);
 
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < heads; h++) {
-      memory.fill(contextTotal, 0, <usize>(featPad * dimPad + featPad) << 3);
+  for (let pair = first; pair < first + count; pair++) {
+    const b = pair / heads;
+    const h = pair % heads;
+    memory.fill(contextTotal, 0, <usize>(featPad * dimPad + featPad) << 3);
 
-      for (let s0 = 0; s0 < tokens; s0 += TOKEN_BLOCK) {
-        const count = gatherRealTokens(keyFeatures, v, mask, keysT, valueBlock, b, h, tokens, heads, dimHead, nbFeatures, s0, min<i32>(TOKEN_BLOCK, tokens - s0));
-        if (count == 0) continue;
-        accumulateBlock(keysT, valueBlock, contextTotal, keySumTotal, featPad, dimPad, count);
-      }
+    for (let s0 = 0; s0 < tokens; s0 += TOKEN_BLOCK) {
+      const count = gatherRealTokens(keyFeatures, v, mask, keysT, valueBlock, b, h, tokens, heads, dimHead, nbFeatures, s0, min<i32>(TOKEN_BLOCK, tokens - s0));
+      if (count == 0) continue;
+      accumulateBlock(keysT, valueBlock, contextTotal, keySumTotal, featPad, dimPad, count);
+    }
 
-      for (let i = 0; i < featPad * dimPad; i++) {
-        store<f32>(context + (<usize>i << 2), <f32>load<f64>(contextTotal + (<usize>i << 3)));
-      }
-      for (let j = 0; j < featPad; j++) {
-        store<f32>(keySum + (<usize>j << 2), <f32>load<f64>(keySumTotal + (<usize>j << 3)));
-      }
+    for (let i = 0; i < featPad * dimPad; i++) {
+      store<f32>(context + (<usize>i << 2), <f32>load<f64>(contextTotal + (<usize>i << 3)));
+    }
+    for (let j = 0; j < featPad; j++) {
+      store<f32>(keySum + (<usize>j << 2), <f32>load<f64>(keySumTotal + (<usize>j << 3)));
+    }
 
-      const headFeatures = queryFeatures + (<usize>((b * heads + h) * tokens * nbFeatures) << 2);
-      const headOut = out + (<usize>(b * tokens * heads * dimHead + h * dimHead) << 2);
-      for (let t = 0; t < tokens; t += 4) {
-        writeOutputs(headFeatures, context, keySum, headOut, lanes, t, min<i32>(4, tokens - t), heads * dimHead, dimHead, dimPad, nbFeatures);
-      }
+    const headFeatures = queryFeatures + (<usize>((b * heads + h) * tokens * nbFeatures) << 2);
+    const headOut = out + (<usize>(b * tokens * heads * dimHead + h * dimHead) << 2);
+    for (let t = 0; t < tokens; t += 4) {
+      writeOutputs(headFeatures, context, keySum, headOut, lanes, t, min<i32>(4, tokens - t), heads * dimHead, dimHead, dimPad, nbFeatures);
     }
   }
 }

@@ -1,6 +1,7 @@
 // End-to-end forward time of the README configuration on each backend, as a table with one
 // column per backend and one row per sequence length.
-// Usage: npm run build && node bench/forward.mjs [--tokens 1024] [--backends wasm,webgpu,js] [--repeats 5]
+// Usage: npm run build && node bench/forward.mjs [--tokens 1024] [--backends wasm,webgpu,js] [--repeats 5] [--threads 1,2]
+// --threads lists thread counts of the wasm backend, one column each; without it, the library's default.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Omninet } from '../dist/index.js';
@@ -10,10 +11,13 @@ const { values } = parseArgs({
     tokens: { type: 'string', default: '1024' },
     backends: { type: 'string', default: 'wasm,webgpu,js' },
     repeats: { type: 'string', default: '5' },
+    threads: { type: 'string' },
   },
 });
 const lengths = values.tokens.split(',').map(Number);
-const backends = values.backends.split(',');
+// One column per backend, and per thread count for wasm: 'wasm' or 'wasm ×2'.
+const threadCounts = values.threads?.split(',').map(Number);
+const backends = values.backends.split(',').flatMap((backend) => (backend === 'wasm' && threadCounts ? threadCounts.map((threads) => `wasm ×${threads}`) : [backend]));
 const repeats = Number(values.repeats);
 const options = { dim: 512, depth: 6, heads: 8, dimHead: 64, poolLayerTokensEvery: 3, seed: 1 };
 
@@ -28,19 +32,21 @@ for (const seq of lengths) {
   const row = { seq, cells: new Map() };
   rows.push(row);
 
-  for (const backend of backends) {
+  for (const column of backends) {
+    const [backend, threadsLabel] = column.split(' ×');
+    const threads = threadsLabel === undefined ? undefined : Number(threadsLabel);
     let model;
     try {
-      model = new Omninet({ ...options, backend });
+      model = new Omninet({ ...options, backend, threads });
       await model.init();
     } catch (error) {
-      console.error(`${backend}: unavailable (${error.message})`);
-      row.cells.set(backend, 'unavailable');
+      console.error(`${column}: unavailable (${error.message})`);
+      row.cells.set(column, 'unavailable');
       continue;
     }
     const gpu = backend === 'webgpu' ? (await model.init()).dispatcher.primary.adapter : null;
     // A software adapter runs WGSL on the CPU, so its timings reflect the CPU, not a GPU.
-    if (gpu) headers.set(backend, `webgpu (${gpu.software ? 'software: ' : ''}${gpu.vendor} ${gpu.description || gpu.device})`);
+    if (gpu) headers.set(column, `webgpu (${gpu.software ? 'software: ' : ''}${gpu.vendor} ${gpu.description || gpu.device})`);
 
     // The js oracle and software adapters are slow at this size: one timed run after the warm-up.
     const runs = backend === 'js' || gpu?.software ? 1 : repeats;
@@ -56,8 +62,8 @@ for (const seq of lengths) {
     times.sort((a, b) => a - b);
     const median = times[Math.floor(times.length / 2)];
     const spread = runs > 1 ? ` (${formatTime(times[0])} – ${formatTime(times[times.length - 1])})` : '';
-    row.cells.set(backend, `${formatTime(median)}${spread}, ${runs} run${runs > 1 ? 's' : ''}`);
-    console.error(`${backend} seq ${seq}: median ${median.toFixed(0)} ms over ${runs} runs, ${readbacks} readback${readbacks === 1 ? '' : 's'} per forward`);
+    row.cells.set(column, `${formatTime(median)}${spread}, ${runs} run${runs > 1 ? 's' : ''}`);
+    console.error(`${column} seq ${seq}: median ${median.toFixed(0)} ms over ${runs} runs, ${readbacks} readback${readbacks === 1 ? '' : 's'} per forward`);
     model.dispose();
   }
 }

@@ -14,11 +14,11 @@ async function load() {
   if (runtime === 'omninet') {
     const { loadModel } = await import('../dist/index.js');
     const { defaultKernelBuild } = await import('../dist/backends/wasm/module.js');
-    const model = await loadModel(safetensorsPath, { backend: 'wasm' });
+    const model = await loadModel(safetensorsPath, { backend: 'wasm', threads });
     await model.init();
     return {
       run: (x, tokens) => model.forward(x, { shape: [1, tokens, dim] }),
-      details: `omninet wasm backend, ${defaultKernelBuild()} build`,
+      details: `omninet wasm backend, ${defaultKernelBuild()} build, ${threads} thread${threads === 1 ? '' : 's'}`,
     };
   }
 

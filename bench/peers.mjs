@@ -47,7 +47,7 @@ console.log(exported.stdout.trim());
 
 // 2. One worker per runtime and thread count.
 const configs = [
-  { name: 'omninet wasm', runtime: 'omninet', threads: 1 },
+  ...threadCounts.map((threads) => ({ name: `omninet wasm ${threads}t`, runtime: 'omninet', threads })),
   ...threadCounts.map((threads) => ({ name: `onnxruntime-web ${threads}t`, runtime: 'onnxruntime-web', threads })),
   ...threadCounts.map((threads) => ({ name: `onnxruntime-node ${threads}t`, runtime: 'onnxruntime-node', threads })),
 ];

@@ -74,11 +74,13 @@ export async function describeBackend(backend: Backend): Promise<BackendInfo> {
     const runtime = describeRuntime();
     const { defaultKernelBuild } = await import('../backends/wasm/module.js');
     const build = defaultKernelBuild();
+    // Read through a structural type, so this file does not depend on the wasm backend's module.
+    const threads = (backend as { threads?: number }).threads ?? 1;
     return {
       name: 'wasm',
       available: true,
       wasm: { simd: runtime.wasmSimd, relaxedSimd: runtime.wasmRelaxedSimd, threads: runtime.wasmThreads, build },
-      label: `wasm (${build}, 1 thread)`,
+      label: `wasm (${build}, ${threads} thread${threads === 1 ? '' : 's'})`,
     };
   }
   if (backend.name === 'webgpu') {

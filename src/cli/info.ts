@@ -24,8 +24,8 @@ export async function runInfo({ positionals }: ParsedArgs): Promise<void> {
   for (const backend of ['wasm', 'js', 'webgpu'] as const) {
     try {
       const dispatcher = await Dispatcher.create({ backend });
+      lines.push(`backend ${backend}: available${describeThreads(dispatcher.primary)}`);
       dispatcher.dispose();
-      lines.push(`backend ${backend}: available`);
     } catch (error) {
       lines.push(`backend ${backend}: unavailable (${(error as Error).message})`);
     }
@@ -94,6 +94,13 @@ function formatBytes(bytes: number): string {
   if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(bytes % 2 ** 30 ? 1 : 0)} GiB`;
   if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(bytes % 2 ** 20 ? 1 : 0)} MiB`;
   return `${(bytes / 2 ** 10).toFixed(bytes % 2 ** 10 ? 1 : 0)} KiB`;
+}
+
+/** Returns ", N threads" for the wasm backend, with the reason when it runs one thread on a machine with more; else "". */
+function describeThreads(backend: object): string {
+  const { threads, threadsNote } = backend as { threads?: number; threadsNote?: string | null };
+  if (threads === undefined) return '';
+  return `, ${threads} thread${threads === 1 ? '' : 's'}${threadsNote ? ` (${threadsNote})` : ''}`;
 }
 
 function yesNo(value: boolean): string {

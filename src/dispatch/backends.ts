@@ -3,7 +3,7 @@ import type { WebGpuBackendOptions } from '../backends/webgpu/backend.js';
 import { OmninetError } from '../errors.js';
 
 /** Creates a backend by name, importing its kernels on first use. */
-export async function createBackend(name: BackendName, options: { webgpu?: WebGpuBackendOptions } = {}): Promise<Backend> {
+export async function createBackend(name: BackendName, options: { webgpu?: WebGpuBackendOptions; threads?: number } = {}): Promise<Backend> {
   switch (name) {
     case 'js': {
       const { JsBackend } = await import('../backends/js/index.js');
@@ -11,7 +11,7 @@ export async function createBackend(name: BackendName, options: { webgpu?: WebGp
     }
     case 'wasm': {
       const { WasmBackend } = await import('../backends/wasm/index.js');
-      return WasmBackend.create();
+      return WasmBackend.create({ threads: options.threads });
     }
     case 'webgpu': {
       const { WebGpuBackend } = await import('../backends/webgpu/index.js');
@@ -23,6 +23,6 @@ export async function createBackend(name: BackendName, options: { webgpu?: WebGp
 }
 
 /** Creates the CPU backend: `wasm` where WebAssembly SIMD runs, else `js`. */
-export async function createCpuBackend(): Promise<Backend> {
-  return (await createBackend('wasm').catch(() => null)) ?? (await createBackend('js'));
+export async function createCpuBackend(options: { threads?: number } = {}): Promise<Backend> {
+  return (await createBackend('wasm', options).catch(() => null)) ?? (await createBackend('js'));
 }

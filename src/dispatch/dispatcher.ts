@@ -31,12 +31,17 @@ export interface DispatchOptions {
   allowSoftwareGpu?: boolean;
   /** Options of the WebGPU backend, such as lowered limits for tests. */
   webgpu?: WebGpuBackendOptions;
+  /**
+   * Threads of the wasm backend (1 = the calling thread only). Default: the logical processors,
+   * at most 8, or 1 in Deno and where shared WebAssembly memory is unavailable.
+   */
+  threads?: number;
   /** Checks every op's output for NaN and infinity and names the op that made one (slow). Default: `OMNINET_DEBUG=1`. */
   debug?: boolean;
 }
 
 /** The keys of DispatchOptions, for the option checks of the model constructors. */
-export const DISPATCH_OPTION_KEYS = ['backend', 'ops', 'gpuMinWork', 'allowSoftwareGpu', 'webgpu', 'debug'] as const;
+export const DISPATCH_OPTION_KEYS = ['backend', 'ops', 'gpuMinWork', 'allowSoftwareGpu', 'webgpu', 'debug', 'threads'] as const;
 
 /** Returns the DispatchOptions among a larger options object. */
 export function pickDispatchOptions(options: DispatchOptions): DispatchOptions {
@@ -102,11 +107,11 @@ export class Dispatcher {
     const policy = options.backend ?? 'auto';
     const backends = new Map<BackendName, Backend>();
 
-    const primary = policy === 'auto' ? await createCpuBackend() : await createBackend(policy, options);
+    const primary = policy === 'auto' ? await createCpuBackend(options) : await createBackend(policy, options);
     backends.set(primary.name, primary);
     // A GPU primary needs the CPU backend for ops it has no kernel for, and to fall back to.
     if (!primary.downloadSync) {
-      const cpu = await createCpuBackend();
+      const cpu = await createCpuBackend(options);
       backends.set(cpu.name, cpu);
     }
 
@@ -260,7 +265,7 @@ export class Dispatcher {
   private async cpuBackend(): Promise<Backend> {
     const existing = this.backends.get('wasm') ?? this.backends.get('js');
     if (existing) return existing;
-    const cpu = await createCpuBackend();
+    const cpu = await createCpuBackend(this.options);
     this.backends.set(cpu.name, cpu);
     return cpu;
   }

@@ -2,7 +2,9 @@ import { OmninetError } from '../../errors.js';
 import { Tensor, shapeSize } from '../../tensor.js';
 import type { Backend } from '../backend.js';
 import { HeapAllocator, type HeapStats } from './allocator.js';
-import { instantiateKernels, type WasmKernels, type WasmSource } from './module.js';
+import { compileKernelModule, instantiateKernels, SHARED_MEMORY_PAGES, type WasmKernels, type WasmSource } from './module.js';
+import { ThreadPool } from './threads/thread-pool.js';
+import { defaultThreadCount, threadsUnavailableReason } from './threads/thread-count.js';
 
 export interface WasmBackendOptions {
   /**
@@ -11,6 +13,16 @@ export interface WasmBackendOptions {
    * next to the package.
    */
   module?: WasmSource;
+  /**
+   * Threads that run the GEMM, attention, FAVOR+ features and linear attention: 1 runs everything
+   * on the calling thread. Defaults to `defaultThreadCount()`. Where shared WebAssembly memory or
+   * blocking waits are unavailable (a browser page without cross-origin isolation, or a page's main
+   * thread), the backend runs one thread whatever the value, and `threadsNote` gives the reason. With
+   * threads > 1, `module` must be a threads build (asconfig targets "release-threads" and
+   * "release-relaxed-threads"). `dispose()` terminates the pool's workers. Before that they keep
+   * a Deno process alive, but never a Node process.
+   */
+  threads?: number;
 }
 
 /**
@@ -25,11 +37,19 @@ export class WasmBackend implements Backend {
   private byteView: Uint8Array;
   private disposed = false;
 
+  /** Workers that share this backend's memory, or null when it runs on one thread. */
+  readonly pool: ThreadPool | null;
+
+  /** Reason the backend runs one thread although more were requested, or null. */
+  readonly threadsNote: string | null;
+
   // Packed copies of persistent weights (see `packedWeight`), dropped with the weight.
   private packedWeights = new WeakMap<Tensor, number>();
 
-  private constructor(kernels: WasmKernels) {
+  private constructor(kernels: WasmKernels, pool: ThreadPool | null, threadsNote: string | null) {
     this.kernels = kernels;
+    this.pool = pool;
+    this.threadsNote = threadsNote;
     this.floatView = new Float32Array(kernels.memory.buffer);
     this.byteView = new Uint8Array(kernels.memory.buffer);
     this.allocator = new HeapAllocator(kernels.memory, kernels.heapBase(), () => this.refreshViews());
@@ -37,7 +57,39 @@ export class WasmBackend implements Backend {
 
   /** Loads the kernel module and returns a backend with its own memory. */
   static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
-    return new WasmBackend(await instantiateKernels(options.module));
+    // A caller's own module is a single-thread build unless the caller requests threads.
+    const requested = options.threads ?? (options.module !== undefined ? 1 : await defaultThreadCount());
+    if (!Number.isInteger(requested) || requested < 1) {
+      throw new OmninetError('INVALID_ARGUMENT', `wasm backend: threads must be a positive integer, got ${String(requested)}`);
+    }
+
+    const unavailable = requested > 1 ? threadsUnavailableReason() : null;
+    if (requested === 1 || unavailable !== null) return WasmBackend.createSingleThread(options.module, unavailable);
+
+    // A missing threads build, a refused shared memory or a worker that fails to start leaves the
+    // backend on one thread, with the reason in threadsNote.
+    let pool: ThreadPool;
+    let kernels: WasmKernels;
+    try {
+      const module = await compileKernelModule(options.module, true);
+      const memory = new WebAssembly.Memory({ ...SHARED_MEMORY_PAGES, shared: true });
+      kernels = await instantiateKernels(module, memory);
+      pool = await ThreadPool.create(module, memory, kernels, requested - 1);
+    } catch (error) {
+      if (options.module !== undefined) throw error;
+      return WasmBackend.createSingleThread(undefined, `starting ${requested} threads failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return new WasmBackend(kernels, pool, null);
+  }
+
+  /** Creates a backend on one thread from the single-thread build. */
+  private static async createSingleThread(source: WasmSource | undefined, threadsNote: string | null): Promise<WasmBackend> {
+    return new WasmBackend(await instantiateKernels(await compileKernelModule(source)), null, threadsNote);
+  }
+
+  /** Threads that run the heavy kernels: 1, or the pool's workers plus the calling thread. */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
   }
 
   upload(data: Float32Array, shape: readonly number[], persistent = false): Tensor {
@@ -76,6 +128,7 @@ export class WasmBackend implements Backend {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.pool?.dispose();
     this.allocator.reset();
     this.packedWeights = new WeakMap();
   }

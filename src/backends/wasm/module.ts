@@ -17,6 +17,21 @@ export interface WasmKernels {
   addBroadcast(a: number, b: number, y: number, size: number, period: number): void;
   layerNorm(x: number, gamma: number, beta: number, y: number, rows: number, dim: number, eps: number): void;
   attentionScratchBytes(dimHead: number): number;
+  /** attention on the (batch, head) pairs first … first + count − 1, numbered b·heads + h. */
+  attentionHeads(
+    qkv: number,
+    mask: number,
+    out: number,
+    scratch: number,
+    batch: number,
+    seq: number,
+    heads: number,
+    dimHead: number,
+    scale: number,
+    causal: number,
+    first: number,
+    count: number,
+  ): void;
   attention(
     qkv: number,
     mask: number,
@@ -41,7 +56,38 @@ export interface WasmKernels {
     nbFeatures: number,
     isKey: number,
   ): void;
+  /** favorFeatures on the (batch, head) pairs first … first + count − 1, numbered b·heads + h. */
+  favorFeaturesHeads(
+    u: number,
+    x: number,
+    mask: number,
+    features: number,
+    batch: number,
+    tokens: number,
+    heads: number,
+    dimHead: number,
+    nbFeatures: number,
+    isKey: number,
+    first: number,
+    count: number,
+  ): void;
   linearAttentionScratchBytes(nbFeatures: number, dimHead: number): number;
+  /** linearAttention on the (batch, head) pairs first … first + count − 1, numbered b·heads + h. */
+  linearAttentionHeads(
+    queryFeatures: number,
+    keyFeatures: number,
+    v: number,
+    mask: number,
+    out: number,
+    scratch: number,
+    batch: number,
+    tokens: number,
+    heads: number,
+    dimHead: number,
+    nbFeatures: number,
+    first: number,
+    count: number,
+  ): void;
   linearAttention(
     queryFeatures: number,
     keyFeatures: number,
@@ -102,9 +148,12 @@ const KERNEL_NAMES = [
   'layerNorm',
   'attentionScratchBytes',
   'attention',
+  'attentionHeads',
   'favorFeatures',
+  'favorFeaturesHeads',
   'linearAttentionScratchBytes',
   'linearAttention',
+  'linearAttentionHeads',
   'stackLayer',
   'maxPoolLayers',
   'causalLinearAttentionScratchBytes',
@@ -119,11 +168,25 @@ export type WasmSource = ArrayBuffer | ArrayBufferView | WebAssembly.Module | UR
 /** The two builds of the kernel module: asconfig targets "release" and "release-relaxed". */
 export type KernelBuild = 'simd' | 'relaxed-simd';
 
+/** Names of the exported kernel functions, which pool workers look up by index. */
+export type KernelName = (typeof KERNEL_NAMES)[number];
+export { KERNEL_NAMES };
+
 // Resolve to <package>/build/ from both src/backends/wasm/ and dist/backends/wasm/.
 const MODULE_URLS: Record<KernelBuild, URL> = {
   simd: new URL('../../../build/omninet-simd.wasm', import.meta.url),
   'relaxed-simd': new URL('../../../build/omninet-relaxed-simd.wasm', import.meta.url),
 };
+
+// The same kernels built with `--enable threads`: they import a shared memory (asconfig targets
+// "release-threads" and "release-relaxed-threads"), so that several instances can share it.
+const THREADS_MODULE_URLS: Record<KernelBuild, URL> = {
+  simd: new URL('../../../build/omninet-simd-threads.wasm', import.meta.url),
+  'relaxed-simd': new URL('../../../build/omninet-relaxed-simd-threads.wasm', import.meta.url),
+};
+
+/** Initial and maximum pages of the shared memory, as the threads targets in asconfig.json declare them. */
+export const SHARED_MEMORY_PAGES = { initial: 16, maximum: 65536 } as const;
 
 // A module with one function `() -> v128` whose body is `i8x16.splat(i32.const 0)`: it validates
 // only where the engine supports fixed-width SIMD.
@@ -155,13 +218,15 @@ export function defaultKernelBuild(): KernelBuild {
 }
 
 let defaultModule: Promise<WebAssembly.Module> | undefined;
+let defaultThreadsModule: Promise<WebAssembly.Module> | undefined;
 let loadedBuild: KernelBuild | undefined;
 
 /**
  * Compiles the kernel module from `source`, or else the default build (see defaultKernelBuild)
- * from build/, once per process.
+ * from build/, once per process. With `threads`, the default is the build that imports a shared
+ * memory, and a `source` must be such a build too.
  */
-export async function compileKernelModule(source?: WasmSource): Promise<WebAssembly.Module> {
+export async function compileKernelModule(source?: WasmSource, threads = false): Promise<WebAssembly.Module> {
   if (!isSimdSupported()) {
     throw new OmninetError(
       'BACKEND_UNAVAILABLE',
@@ -178,7 +243,17 @@ export async function compileKernelModule(source?: WasmSource): Promise<WebAssem
     return compileBytes(await readModuleBytes(url), url.href);
   }
 
-  defaultModule ??= compileDefaultModule();
+  if (threads) {
+    defaultThreadsModule ??= compileDefaultModule(THREADS_MODULE_URLS);
+    try {
+      return await defaultThreadsModule;
+    } catch (error) {
+      defaultThreadsModule = undefined;
+      throw error;
+    }
+  }
+
+  defaultModule ??= compileDefaultModule(MODULE_URLS);
   try {
     return await defaultModule;
   } catch (error) {
@@ -187,11 +262,14 @@ export async function compileKernelModule(source?: WasmSource): Promise<WebAssem
   }
 }
 
-/** Instantiates the kernel module and checks that it exports every kernel this backend calls. */
-export async function instantiateKernels(source?: WasmSource): Promise<WasmKernels> {
-  const module = await compileKernelModule(source);
+/**
+ * Instantiates a compiled kernel module and checks that it exports every kernel this backend
+ * calls. A module from a threads build needs `memory`, a shared WebAssembly.Memory.
+ */
+export async function instantiateKernels(module: WebAssembly.Module, memory?: WebAssembly.Memory): Promise<WasmKernels> {
   const imports = {
     env: {
+      ...(memory ? { memory } : {}),
       abort(): never {
         throw new OmninetError('BACKEND_UNAVAILABLE', 'the WebAssembly kernel module aborted');
       },
@@ -212,10 +290,10 @@ export async function instantiateKernels(source?: WasmSource): Promise<WasmKerne
 }
 
 /** Compiles the default build, falling back to plain SIMD when the relaxed build cannot be read or compiled. */
-async function compileDefaultModule(): Promise<WebAssembly.Module> {
+async function compileDefaultModule(urls: Record<KernelBuild, URL>): Promise<WebAssembly.Module> {
   const build = defaultKernelBuild();
   if (build === 'relaxed-simd') {
-    const url = MODULE_URLS['relaxed-simd'];
+    const url = urls['relaxed-simd'];
     try {
       const module = await compileBytes(await readModuleBytes(url), url.href);
       loadedBuild = 'relaxed-simd';
@@ -224,7 +302,7 @@ async function compileDefaultModule(): Promise<WebAssembly.Module> {
       // For example a bundle that ships only build/omninet-simd.wasm.
     }
   }
-  const url = MODULE_URLS.simd;
+  const url = urls.simd;
   const module = await compileBytes(await readModuleBytes(url), url.href);
   loadedBuild = 'simd';
   return module;

@@ -1,5 +1,6 @@
 import { registerKernel } from '../../../kernels/registry.js';
 import { asWasmBackend, assertSize } from '../backend.js';
+import { parallelHeads } from '../parallel.js';
 
 const WHAT = 'wasm attention';
 
@@ -13,14 +14,14 @@ registerKernel({
 
     const qkvPointer = wasm.pointer(qkv, WHAT);
     const maskPointer = wasm.uploadMask(mask, batch, seq, WHAT);
-    let scratch = 0;
     try {
       const out = wasm.allocate(batch * seq * inner * 4);
-      scratch = wasm.allocate(wasm.kernels.attentionScratchBytes(dimHead));
-      wasm.kernels.attention(qkvPointer, maskPointer, out, scratch, batch, seq, heads, dimHead, scale, causal ? 1 : 0);
+      const scratchBytes = wasm.kernels.attentionScratchBytes(dimHead);
+      parallelHeads(wasm, 'attentionHeads', batch * heads, scratchBytes, (first, count, scratch) => [
+        qkvPointer, maskPointer, out, scratch, batch, seq, heads, dimHead, scale, causal ? 1 : 0, first, count,
+      ]);
       return wasm.tensorAt(out, [batch, seq, inner]);
     } finally {
-      wasm.release(scratch);
       wasm.release(maskPointer);
     }
   },

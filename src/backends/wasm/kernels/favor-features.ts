@@ -1,5 +1,6 @@
 import { registerKernel } from '../../../kernels/registry.js';
 import { asWasmBackend, assertSize } from '../backend.js';
+import { parallelHeads, parallelLinear } from '../parallel.js';
 
 const WHAT = 'wasm favorFeatures';
 
@@ -23,9 +24,11 @@ registerKernel({
       maskPointer = wasm.uploadMask(mask, batch, tokens, WHAT);
       packed = wasm.packedWeight(projection, WHAT);
       u = wasm.allocate(rows * nbFeatures * 4);
-      wasm.kernels.linearForward(xPointer, packed, 0, u, rows, nbFeatures, dimHead);
+      parallelLinear(wasm, false, xPointer, packed, 0, u, rows, nbFeatures, dimHead);
       const features = wasm.allocate(rows * nbFeatures * 4);
-      wasm.kernels.favorFeatures(u, xPointer, maskPointer, features, batch, tokens, heads, dimHead, nbFeatures, kind === 'key' ? 1 : 0);
+      parallelHeads(wasm, 'favorFeaturesHeads', batch * heads, 0, (first, count) => [
+        u, xPointer, maskPointer, features, batch, tokens, heads, dimHead, nbFeatures, kind === 'key' ? 1 : 0, first, count,
+      ]);
       return wasm.tensorAt(features, [batch, heads, tokens, nbFeatures]);
     } finally {
       wasm.release(u);

@@ -1,5 +1,6 @@
 import { registerKernel } from '../../../kernels/registry.js';
 import { asWasmBackend, assertSize } from '../backend.js';
+import { parallelHeads } from '../parallel.js';
 
 const WHAT = 'wasm linearAttention';
 
@@ -18,14 +19,14 @@ registerKernel({
     const psi = wasm.pointer(keyFeatures, WHAT);
     const vPointer = wasm.pointer(v, WHAT);
     const maskPointer = wasm.uploadMask(mask, batch, tokens, WHAT);
-    let scratch = 0;
     try {
       const out = wasm.allocate(batch * tokens * inner * 4);
-      scratch = wasm.allocate(wasm.kernels.linearAttentionScratchBytes(nbFeatures, dimHead));
-      wasm.kernels.linearAttention(phi, psi, vPointer, maskPointer, out, scratch, batch, tokens, heads, dimHead, nbFeatures);
+      const scratchBytes = wasm.kernels.linearAttentionScratchBytes(nbFeatures, dimHead);
+      parallelHeads(wasm, 'linearAttentionHeads', batch * heads, scratchBytes, (first, count, scratch) => [
+        phi, psi, vPointer, maskPointer, out, scratch, batch, tokens, heads, dimHead, nbFeatures, first, count,
+      ]);
       return wasm.tensorAt(out, [batch, tokens, inner]);
     } finally {
-      wasm.release(scratch);
       wasm.release(maskPointer);
     }
   },

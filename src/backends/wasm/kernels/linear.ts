@@ -1,6 +1,7 @@
 import { OmninetError } from '../../../errors.js';
 import { registerKernel } from '../../../kernels/registry.js';
 import { asWasmBackend, assertSize } from '../backend.js';
+import { parallelLinear } from '../parallel.js';
 
 const WHAT = 'wasm linear';
 
@@ -22,8 +23,7 @@ registerKernel({
     let y: number;
     try {
       y = wasm.allocate(rows * outFeatures * 4);
-      const forward = activation === 'gelu' ? wasm.kernels.linearGeluForward : wasm.kernels.linearForward;
-      forward(xPointer, packed, biasPointer, y, rows, outFeatures, inFeatures);
+      parallelLinear(wasm, activation === 'gelu', xPointer, packed, biasPointer, y, rows, outFeatures, inFeatures);
     } finally {
       if (!weight.persistent) wasm.release(packed);
     }
