@@ -11,6 +11,7 @@ export { linearAttention, linearAttentionHeads, linearAttentionScratchBytes } fr
 export { stackLayer, maxPoolLayers } from './layers';
 export { causalLinearAttention, causalLinearAttentionScratchBytes } from './causal-linear-attention';
 export { attentionDecode, attentionDecodeScratchBytes } from './attention-decode';
+export { simdPeak } from './simd-peak';
 
 /** Returns the first byte the host may use for tensors, 16-byte aligned. */
 export function heapBase(): usize {

@@ -1,6 +1,9 @@
 // Benchmarks linearForward of build/omninet-simd.wasm, single-threaded, on the GEMM shapes of
-// OmniNet models. Run `npm run build:wasm` first, then `node bench/gemm.mjs [path/to/module.wasm]`.
+// OmniNet models, against the core's measured SIMD peak. Run `npm run build:wasm` first, then
+// `node bench/gemm.mjs [path/to/module.wasm]`.
 // Shapes are M×K×N: M rows of x, K input features, N output features. FLOPs = 2·M·N·K.
+// The peak comes from simdPeak (assembly/simd-peak.ts): independent f32x4 multiply-adds in
+// registers, the instruction mix of one k step of the GEMM micro-kernel without its packing.
 
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -24,7 +27,22 @@ const { instance } = await WebAssembly.instantiate(await readFile(wasmPath), {
     },
   },
 });
-const { memory, heapBase, packedLinearSize, packLinearWeight, linearForward } = instance.exports;
+const { memory, heapBase, packedLinearSize, packLinearWeight, linearForward, simdPeak } = instance.exports;
+const PEAK_FLOPS_PER_ITERATION = 64; // 8 multiply-adds of 4 lanes, 2 FLOPs each
+
+/** Returns the median GFLOP/s of simdPeak over 9 runs of 50 million rounds, after a warm-up. */
+function measurePeak() {
+  const iterations = 50_000_000;
+  const scratch = heapBase();
+  simdPeak(1_000_000, scratch);
+  const rates = [];
+  for (let run = 0; run < 9; run++) {
+    const t0 = performance.now();
+    simdPeak(iterations, scratch);
+    rates.push((iterations * PEAK_FLOPS_PER_ITERATION) / ((performance.now() - t0) * 1e6));
+  }
+  return median(rates);
+}
 
 // Bump allocator over linear memory above heapBase(); every buffer is 16-byte aligned.
 let top = heapBase();
@@ -48,7 +66,9 @@ function median(values) {
 }
 
 console.log(`CPU: ${os.cpus()[0].model}, Node ${process.version}, module ${wasmPath}`);
-console.log('    M     K     N   median ms   GFLOP/s   runs');
+const peak = measurePeak();
+console.log(`SIMD peak (simdPeak, one thread): ${peak.toFixed(1)} GFLOP/s`);
+console.log('    M     K     N   median ms   GFLOP/s   runs   of peak');
 
 for (const [m, k, n] of shapes) {
   top = heapBase();
@@ -79,6 +99,6 @@ for (const [m, k, n] of shapes) {
   const gflops = flops / (ms * 1e6);
   console.log(
     `${String(m).padStart(5)} ${String(k).padStart(5)} ${String(n).padStart(5)} ` +
-      `${ms.toFixed(3).padStart(11)} ${gflops.toFixed(2).padStart(9)} ${String(times.length).padStart(6)}`,
+      `${ms.toFixed(3).padStart(11)} ${gflops.toFixed(2).padStart(9)} ${String(times.length).padStart(6)} ${((gflops / peak) * 100).toFixed(0).padStart(8)}%`,
   );
 }
