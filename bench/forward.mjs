@@ -17,6 +17,11 @@ const { values } = parseArgs({
 const lengths = values.tokens.split(',').map(Number);
 // One column per backend, and per thread count for wasm: 'wasm' or 'wasm ×2'.
 const threadCounts = values.threads?.split(',').map(Number);
+const badThreads = values.threads?.split(',').find((text) => !/^\d+$/.test(text.trim()) || Number(text) < 1);
+if (badThreads !== undefined) {
+  console.error(`--threads ${values.threads}: "${badThreads}" is not a thread count; give whole numbers ≥ 1, e.g. --threads 1,2`);
+  process.exit(2);
+}
 const backends = values.backends.split(',').flatMap((backend) => (backend === 'wasm' && threadCounts ? threadCounts.map((threads) => `wasm ×${threads}`) : [backend]));
 const repeats = Number(values.repeats);
 const options = { dim: 512, depth: 6, heads: 8, dimHead: 64, poolLayerTokensEvery: 3, seed: 1 };

@@ -1,6 +1,7 @@
 import { Dispatcher, DISPATCH_OPTION_KEYS, pickDispatchOptions, type DispatchOptions, type DispatchStats } from '../dispatch/dispatcher.js';
 import { OmninetError } from '../errors.js';
 import { writeSafetensors } from '../io/safetensors.js';
+import type { Backend } from '../backends/backend.js';
 import type { Tensor } from '../tensor.js';
 import type { ParameterMap } from './checkpoint.js';
 import { checkOptionKeys, configToMetadata, resolveConfig, type OmninetConfig, type OmninetOptions } from './config.js';
@@ -62,6 +63,16 @@ export class OmninetModel {
   /** Name of the backend the model runs on (after the first forward or `init()`). */
   async backend(): Promise<string> {
     return (await this.init()).dispatcher.primary.name;
+  }
+
+  /**
+   * Threads the model's wasm kernels run on, and why that is one when more were requested or are
+   * available (null otherwise). On a webgpu or js primary backend: 1, with a note naming it.
+   */
+  async threads(): Promise<{ threads: number; note: string | null }> {
+    const primary = (await this.init()).dispatcher.primary as Backend & { threads?: number; threadsNote?: string | null };
+    if (primary.threads === undefined) return { threads: 1, note: `the model runs on the ${primary.name} backend, which does not use wasm threads` };
+    return { threads: primary.threads, note: primary.threadsNote ?? null };
   }
 
   /** Counters of ops per backend and tensor moves between backends. */

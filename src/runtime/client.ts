@@ -1,4 +1,6 @@
 import * as Comlink from 'comlink';
+import { MAX_THREADS } from '../backends/wasm/threads/thread-count.js';
+import { OmninetError } from '../errors.js';
 import type { BackendPolicy } from '../dispatch/dispatcher.js';
 import { DEFAULT_LANGUAGE_MODEL } from '../model/language-model/default-model.js';
 import { LanguageModel, readLanguageModelFile } from '../model/language-model/language-model.js';
@@ -19,6 +21,8 @@ export interface CreateWorkerOptions {
   url?: URL | string;
   /** Shown in debuggers (default "omninet"). */
   name?: string;
+  /** wasm threads of the models this Worker loads, unless loadModel sets its own (see LoadOptions). */
+  threads?: number;
 }
 
 /**
@@ -26,12 +30,21 @@ export interface CreateWorkerOptions {
  * models off the caller's thread, and resolves once its backend is ready.
  */
 export async function createWorker(options: CreateWorkerOptions = {}): Promise<OmninetWorker> {
+  for (const key of Object.keys(options ?? {})) {
+    if (!['backend', 'url', 'name', 'threads'].includes(key)) {
+      throw new OmninetError('INVALID_ARGUMENT', `unknown createWorker option "${key}"; known options: backend, url, name, threads`);
+    }
+  }
+  const { threads } = options;
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)) {
+    throw new OmninetError('INVALID_ARGUMENT', `createWorker: threads must be an integer from 1 to ${MAX_THREADS}, got ${String(threads)}`);
+  }
   const connection = new WorkerConnection(await startWorker(options.url, options.name ?? 'omninet'));
   try {
     const policy = options.backend ?? 'auto';
     const { runtime, backend } = await connection.call((api) => api.start(policy));
     if (backend === 'webgpu') connection.markGpuUse();
-    return new OmninetWorker(connection, runtime, backend, policy);
+    return new OmninetWorker(connection, runtime, backend, policy, options.threads);
   } catch (error) {
     await connection.terminate();
     throw error;
@@ -46,13 +59,15 @@ export class OmninetWorker {
   readonly backend: string;
   private readonly connection: WorkerConnection;
   private readonly policy: BackendPolicy;
+  private readonly threads: number | undefined;
 
   /** Use createWorker(). */
-  constructor(connection: WorkerConnection, runtime: RuntimeInfo, backend: string, policy: BackendPolicy) {
+  constructor(connection: WorkerConnection, runtime: RuntimeInfo, backend: string, policy: BackendPolicy, threads?: number) {
     this.connection = connection;
     this.runtime = runtime;
     this.backend = backend;
     this.policy = policy;
+    this.threads = threads;
   }
 
   /**
@@ -69,8 +84,8 @@ export class OmninetWorker {
     }
 
     const progress = onProgress ? Comlink.proxy(onProgress) : undefined;
-    const { id, config, backend } = await this.connection.call((api) => api.loadModel(sendableSource(source), rest, progress));
-    return new RemoteModel(this.connection, id, config, backend);
+    const { id, config, backend, threads } = await this.connection.call((api) => api.loadModel(sendableSource(source), { ...rest, threads: rest.threads ?? this.threads }, progress));
+    return new RemoteModel(this.connection, id, config, backend, threads);
   }
 
   /**

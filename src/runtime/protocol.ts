@@ -20,7 +20,7 @@ export interface WorkerApi {
     source: ModelSource,
     options: WorkerLoadOptions,
     onProgress?: (progress: LoadProgress) => void,
-  ): Promise<{ id: number; config: OmninetConfig; backend: string }>;
+  ): Promise<{ id: number; config: OmninetConfig; backend: string; threads: { threads: number; note: string | null } }>;
   /** `call` names the call for `abort`; options cross without their signal. */
   forward(model: number, x: Float32Array, options: Omit<ForwardOptions, 'signal'>, call: number): Promise<Float32Array>;
   disposeModel(model: number): void;

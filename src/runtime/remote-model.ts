@@ -14,19 +14,26 @@ export class RemoteModel {
   private readonly connection: WorkerConnection;
   private readonly id: number;
   private readonly backendName: string;
+  private readonly threadInfo: { threads: number; note: string | null };
   private disposed = false;
 
   /** Use `worker.loadModel()`. */
-  constructor(connection: WorkerConnection, id: number, config: OmninetConfig, backend: string) {
+  constructor(connection: WorkerConnection, id: number, config: OmninetConfig, backend: string, threads: { threads: number; note: string | null }) {
     this.connection = connection;
     this.id = id;
     this.config = config;
     this.backendName = backend;
+    this.threadInfo = threads;
   }
 
   /** Name of the backend the model runs on in the Worker. */
   async backend(): Promise<string> {
     return this.backendName;
+  }
+
+  /** As OmninetModel.threads(), measured in the Worker when the model loaded. */
+  async threads(): Promise<{ threads: number; note: string | null }> {
+    return { ...this.threadInfo };
   }
 
   /** `options.signal` aborts the forward in the Worker at its next op, with an ABORTED error. */

@@ -37,7 +37,7 @@ const api: WorkerApi = {
         const model = await loadModel(source, { ...options, backend: options.backend ?? defaultBackend, onProgress: report });
         const id = nextId++;
         models.set(id, model);
-        return { id, config: model.config, backend: await model.backend() };
+        return { id, config: model.config, backend: await model.backend(), threads: await model.threads() };
       } finally {
         await lastReport;
         (onProgress as Partial<Comlink.ProxyMethods> | undefined)?.[Comlink.releaseProxy]?.();

@@ -4,7 +4,7 @@ import type { Backend } from '../backend.js';
 import { HeapAllocator, type HeapStats } from './allocator.js';
 import { compileKernelModule, instantiateKernels, SHARED_MEMORY_PAGES, type WasmKernels, type WasmSource } from './module.js';
 import { ThreadPool } from './threads/thread-pool.js';
-import { defaultThreadCount, threadsUnavailableReason } from './threads/thread-count.js';
+import { defaultThreadCount, MAX_THREADS, threadsUnavailableReason } from './threads/thread-count.js';
 
 export interface WasmBackendOptions {
   /**
@@ -59,8 +59,8 @@ export class WasmBackend implements Backend {
   static async create(options: WasmBackendOptions = {}): Promise<WasmBackend> {
     // A caller's own module is a single-thread build unless the caller requests threads.
     const requested = options.threads ?? (options.module !== undefined ? 1 : await defaultThreadCount());
-    if (!Number.isInteger(requested) || requested < 1) {
-      throw new OmninetError('INVALID_ARGUMENT', `wasm backend: threads must be a positive integer, got ${String(requested)}`);
+    if (!Number.isInteger(requested) || requested < 1 || requested > MAX_THREADS) {
+      throw new OmninetError('INVALID_ARGUMENT', `wasm backend: threads must be an integer from 1 to ${MAX_THREADS}, got ${String(requested)}`);
     }
 
     const unavailable = requested > 1 ? threadsUnavailableReason() : null;

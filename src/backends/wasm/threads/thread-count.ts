@@ -1,5 +1,11 @@
 import { currentPlatform, describeRuntime } from '../../../runtime-info.js';
 
+/**
+ * Most threads a wasm backend accepts. Each is an OS thread with its own instance of the module,
+ * and beyond the cores they only add switching, so a larger request is a mistake worth an error.
+ */
+export const MAX_THREADS = 64;
+
 /** Upper bound of the default thread count: a guess, because GEMMs of a few hundred rows stop scaling well past a handful of cores. */
 const MAX_DEFAULT_THREADS = 8;
 
