@@ -151,8 +151,8 @@ describe('CharTokenizer and Sampler', () => {
   it('round-trips text and rejects bad vocabularies', () => {
     const tokenizer = new CharTokenizer(['\n', ' ', 'a', 'b']);
     expect(tokenizer.decode(tokenizer.encode('ab a\n'))).toBe('ab a\n');
-    expect(() => new CharTokenizer(['a', 'a'])).toThrow(/holds "a" twice/);
-    expect(() => new CharTokenizer(['ab'])).toThrow(/single characters/);
+    expect(() => new CharTokenizer(['a', 'a'])).toThrow(/contains "a" twice/);
+    expect(() => new CharTokenizer(['ab'])).toThrow(/must be a single character/);
     expect(() => tokenizer.decode([9])).toThrow(/token id 9 is outside the vocabulary of 4/);
   });
 

@@ -70,13 +70,13 @@ describe('wasm threads', () => {
 
   it('reports the threads a model runs on', async () => {
     const options = { dim: 32, depth: 2, heads: 2, dimHead: 16, seed: 1 };
-    const two = new Omninet({ ...options, backend: 'wasm', threads: 2 });
-    const one = new Omninet({ ...options, backend: 'wasm', threads: 1 });
+    const twoThreads = new Omninet({ ...options, backend: 'wasm', threads: 2 });
+    const oneThread = new Omninet({ ...options, backend: 'wasm', threads: 1 });
     const js = new Omninet({ ...options, backend: 'js' });
-    expect(await two.threads()).toEqual({ threads: 2, note: null });
-    expect(await one.threads()).toEqual({ threads: 1, note: null });
+    expect(await twoThreads.threads()).toEqual({ threads: 2, note: null });
+    expect(await oneThread.threads()).toEqual({ threads: 1, note: null });
     expect(await js.threads()).toEqual({ threads: 1, note: 'the model runs on the js backend, which does not use wasm threads' });
-    for (const model of [two, one, js]) model.dispose();
+    for (const model of [twoThreads, oneThread, js]) model.dispose();
   });
 
   for (const rows of [1, 5, 97, 1023, 1024]) {

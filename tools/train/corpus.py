@@ -50,5 +50,5 @@ def split_train_validation(chapters, every=40, offset=17):
 
 
 def build_vocabulary(text):
-    """The sorted characters of the text; token id = index."""
+    """Returns the sorted characters of the text: token id i is the i-th character."""
     return sorted(set(text))

@@ -2,7 +2,7 @@
 
 Usage: /usr/bin/python3 tools/train/export.py [CHECKPOINT] [--output FILE] [--golden FILE] [--dtype f16|f32]
 
-CHECKPOINT is train.py's model.pt (default tools/train/out/model.pt). The output holds the
+CHECKPOINT is train.py's model.pt (default tools/train/out/model.pt). The output contains the
 OmniNet layers under omninet-pytorch's names plus the wrapper tensors, `__metadata__.config`
 and `__metadata__.language_model` (vocabulary, max_seq_len, corpus, training record). With
 float16 storage the golden logits come from the float16-rounded weights, computed in float64.

@@ -3,9 +3,9 @@
 tokens → token_emb + pos_emb (learned absolute positions) → OmniNet layers → norm → to_logits.
 
 The class extends OmniNet, so the layers keep the state-dict names of the checkpoints that the
-TypeScript runtime loads (`layers.{i}...`); the wrapper adds `token_emb.weight`,
-`pos_emb.weight`, `norm.weight|bias` and `to_logits.weight|bias`. src/model/language-model.ts
-runs the same computation.
+TypeScript runtime loads (`layers.{i}...`). The wrapper adds `token_emb.weight`,
+`pos_emb.weight`, `norm.weight|bias` and `to_logits.weight|bias`.
+src/model/language-model/language-model.ts runs the same computation.
 """
 
 import math
@@ -20,7 +20,7 @@ from omninet_torch import OmniNet, omni_schedule  # noqa: E402
 
 
 def model_config(dim, depth, heads, dim_head, pool_every, nb_features):
-    """The `__metadata__.config` of the exported checkpoint, in the fixtures' snake_case."""
+    """Returns the `__metadata__.config` of the exported checkpoint, in the fixtures' snake_case."""
     omni_layers, omni_pool_sizes = omni_schedule("omninet-causal-omni", depth, pool_every)
     return {
         "variant": "omninet-causal-omni",

@@ -70,7 +70,7 @@ export function readLanguageModelHead(file: SafetensorsFile, config: OmninetConf
     }
     if (!(found.data instanceof Float32Array)) throw new OmninetError('INVALID_CHECKPOINT', `${source}: tensor "${name}" has dtype ${found.dtype}; weights must be F32, F16 or BF16`);
     const bad = found.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new OmninetError('NON_FINITE', `${source}: weight "${name}" holds ${found.data[bad]} at flat index ${bad}; fix the checkpoint`);
+    if (bad >= 0) throw new OmninetError('NON_FINITE', `${source}: weight "${name}" contains ${found.data[bad]} at flat index ${bad}; fix the checkpoint`);
     return found.data;
   };
 

@@ -65,9 +65,9 @@ export class Sampler {
       }
     }
 
-    let kept = 0;
-    for (let i = 0; i < keep; i++) kept += weights[i];
-    let draw = this.random.uniform() * kept;
+    let keptWeight = 0;
+    for (let i = 0; i < keep; i++) keptWeight += weights[i];
+    let draw = this.random.uniform() * keptWeight;
     for (let i = 0; i < keep; i++) {
       draw -= weights[i];
       if (draw < 0) return order[i];

@@ -1,6 +1,6 @@
 import { OmninetError } from '../../errors.js';
 
-/** What encode() does with a character that is not in the vocabulary. */
+/** Handling of a character that is not in the vocabulary, in encode(). */
 export type UnknownCharacters = 'error' | 'replace';
 
 export interface EncodeOptions {
@@ -22,9 +22,9 @@ export class CharTokenizer {
     this.ids = new Map();
     vocabulary.forEach((char, id) => {
       if ([...char].length !== 1) {
-        throw new OmninetError('INVALID_CHECKPOINT', `vocabulary entry ${id} is ${JSON.stringify(char)}; a character-level vocabulary holds single characters`);
+        throw new OmninetError('INVALID_CHECKPOINT', `vocabulary entry ${id} is ${JSON.stringify(char)}; each entry of a character-level vocabulary must be a single character`);
       }
-      if (this.ids.has(char)) throw new OmninetError('INVALID_CHECKPOINT', `vocabulary holds ${JSON.stringify(char)} twice (entries ${this.ids.get(char)} and ${id})`);
+      if (this.ids.has(char)) throw new OmninetError('INVALID_CHECKPOINT', `vocabulary contains ${JSON.stringify(char)} twice (entries ${this.ids.get(char)} and ${id})`);
       this.ids.set(char, id);
     });
     this.vocabulary = vocabulary;

@@ -83,8 +83,8 @@ export class ThreadPool {
       localError = error;
     }
 
-    // NOTE: a worker that dies in the middle of a part (its thread crashed) leaves this wait
-    // blocked for good; kernel exceptions are caught in the worker and reported through FAILED.
+    // NOTE: a worker whose thread dies in the middle of a part leaves this wait blocked for good.
+    // Kernel exceptions do not: the worker catches them and reports them through FAILED.
     let failed = false;
     for (let part = 1; part < parts.length; part++) {
       const base = (part - 1) * WORDS_PER_WORKER;
@@ -132,8 +132,9 @@ async function startNodeWorker(message: Record<string, unknown>, name: string): 
     throw new OmninetError('BACKEND_UNAVAILABLE', `the wasm thread pool worker ${name} failed to start: ${String(error)}`, { cause: error });
   }
 
-  // A worker blocked in Atomics.wait must not keep the process alive; errors after start are
-  // caught in the worker, and the listener keeps an unexpected one from crashing the process.
+  // unref() stops an idle worker, blocked in Atomics.wait, from keeping the process alive. The
+  // worker catches kernel errors itself, and the empty listener keeps any other late error from
+  // crashing the process.
   worker.removeAllListeners();
   worker.on('error', () => {});
   worker.unref();

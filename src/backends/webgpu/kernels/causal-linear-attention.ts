@@ -21,8 +21,8 @@ import { computeEntry, WGSL_EXP } from '../wgsl.js';
 //      chunk's max;
 //   3. query t gets out_td = (exp(M − P_t)·φ_t·S[·, d] + Σ_{real s ≤ t} w_ts·v_sd) / (exp(M − P_t)·φ_t·z
 //      + Σ_{real s ≤ t} w_ts) with w_ts = (φ_t·ψ̃_s)·exp(P_s − P_t), or 0 when the denominator is not > 0.
-// Every exponent is at most 0, so nothing overflows, and what underflows is negligible next to the
-// key that set the max it is measured against, which the same query sees. Masked tokens are never
+// Every exponent is at most 0, so nothing overflows. A term that underflows is negligible next to
+// the key that set its max, and that key is also in the query's sums. Masked tokens are never
 // read as keys or values, so NaN there cannot reach a sum, but they still get an output.
 //
 // Sequences whose bindings would exceed maxStorageBufferBindingSize run as several dispatches over
